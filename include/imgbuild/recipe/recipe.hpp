@@ -1,0 +1,52 @@
+#pragma once
+// The recipe stage: YAML files with include: chains and ${variables} → one merged, validated recipe
+// as JSON, with the file, line and column of every value kept for later error messages.
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "imgbuild/recipe/source_map.hpp"
+
+namespace imgbuild::recipe {
+
+struct LoadOptions {
+    // NAME=VALUE from --set, in command-line order: a variable when the recipe declares or uses NAME,
+    // else a dotted recipe path (version, image.size) whose value VALUE replaces.
+    std::vector<std::string> set;
+    // Where the host's apt sources are read for the built-in ${debian_mirror} variables.
+    std::filesystem::path apt_dir = "/etc/apt";
+};
+
+class Recipe {
+public:
+    Recipe(nlohmann::json document, SourceMap sources, std::filesystem::path path,
+           std::vector<std::filesystem::path> files);
+
+    // The merged recipe: include: resolved, variables expanded, x-path values absolute.
+    const nlohmann::json& json() const { return m_json; }
+    const SourceMap& sources() const { return m_sources; }
+    // The file the recipe was loaded from, as given.
+    const std::filesystem::path& path() const { return m_path; }
+    // Every recipe file read (absolute): the recipe itself first, then its includes in merge order.
+    const std::vector<std::filesystem::path>& files() const { return m_files; }
+    // A profile is a fragment meant for include: (it has no name), not a recipe to build.
+    bool is_profile() const { return !m_json.contains("name"); }
+
+private:
+    nlohmann::json m_json;
+    SourceMap m_sources;
+    std::filesystem::path m_path;
+    std::vector<std::filesystem::path> m_files;
+};
+
+// Loads, merges and validates. Throws RecipeError with every finding (FILE:LINE:COL: message).
+Recipe load(const std::filesystem::path& path, const LoadOptions& options = {});
+
+// The recipe's JSON Schema (schema/recipe.schema.json), as built into the binary.
+std::string_view schema();
+
+} // namespace imgbuild::recipe

@@ -1,0 +1,46 @@
+#pragma once
+// A subcommand of imgbuild: a small struct that declares its options and runs. Commands are listed in
+// one table (commands/registry.cpp), the way dnf5 and Nix register theirs.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "imgbuild/recipe/recipe.hpp"
+
+namespace imgbuild::cli {
+
+// Options every command accepts, before or after the command's name.
+struct GlobalOptions {
+    std::vector<std::string> set; // --set NAME=VALUE
+    int verbose = 0;
+    bool quiet = false;
+    std::string log_format = "text";
+
+    recipe::LoadOptions load_options() const { return recipe::LoadOptions{set, "/etc/apt"}; }
+};
+
+class Command {
+public:
+    virtual ~Command() = default;
+    // Adds the command's options to its subcommand.
+    virtual void setup(CLI::App& command) = 0;
+    // Runs it; returns the process exit code. Errors are thrown (main prints them).
+    virtual int run(const GlobalOptions& global) = 0;
+};
+
+struct CommandEntry {
+    const char* name;
+    const char* summary;
+    std::unique_ptr<Command> (*make)();
+};
+
+// Every command, in the order --help lists them.
+const std::vector<CommandEntry>& commands();
+
+// Prints each finding of a recipe (FILE:LINE:COL: message) to stderr, as text or JSON lines.
+void print_diagnostics(const std::vector<Diagnostic>& diagnostics);
+
+} // namespace imgbuild::cli

@@ -1,0 +1,20 @@
+// The table of imgbuild's commands. A command appears here when its stage is real.
+
+#include "../command.hpp"
+
+namespace imgbuild::cli {
+
+std::unique_ptr<Command> make_validate();
+std::unique_ptr<Command> make_show();
+std::unique_ptr<Command> make_schema();
+
+const std::vector<CommandEntry>& commands() {
+    static const std::vector<CommandEntry> table = {
+        {"validate", "Check recipes; print every mistake as FILE:LINE:COL: message", make_validate},
+        {"show", "Print the merged recipe (includes and variables applied) as JSON", make_show},
+        {"schema", "Print the recipe JSON Schema (for editors and other tools)", make_schema},
+    };
+    return table;
+}
+
+} // namespace imgbuild::cli

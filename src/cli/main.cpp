@@ -1,0 +1,98 @@
+// imgbuild's entry point: parses the command line with CLI11, sets up logging, runs one command, and
+// is the only place that catches every error, printing it once and mapping it to an exit code.
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "imgbuild/core/error.hpp"
+#include "imgbuild/core/log.hpp"
+#include "imgbuild/version.hpp"
+
+namespace imgbuild::cli {
+
+void print_diagnostics(const std::vector<Diagnostic>& diagnostics) {
+    for (const auto& diagnostic : diagnostics) log::diagnostic(log::Level::error, diagnostic);
+}
+
+namespace {
+
+constexpr const char* description = R"(imgbuild builds immutable node OS images for Kubernetes hosts.
+
+A recipe (YAML) names the repos, packages and container-host tuning of an image; imgbuild resolves it
+to a lockfile, installs it into a root filesystem, commits it to ostree and makes bootable qcow2/raw
+disks. See docs/recipe.md for the recipe language and docs/cli.md for every command.
+)";
+
+constexpr const char* footer = R"(Exit codes: 0 success, 1 the build failed, 2 bad usage or a bad recipe.
+Run 'imgbuild COMMAND --help' for a command's options.)";
+
+log::Level log_level(const GlobalOptions& options) {
+    if (options.quiet) return log::Level::warn;
+    if (options.verbose >= 2) return log::Level::trace;
+    if (options.verbose == 1) return log::Level::debug;
+    return log::Level::info;
+}
+
+int run(int argc, char** argv) {
+    CLI::App app(description, "imgbuild");
+    app.footer(footer);
+    app.set_version_flag("--version", fmt::format("imgbuild {} (git {})", version, git_revision));
+    app.require_subcommand(1);
+    app.fallthrough();
+
+    GlobalOptions global;
+    app.add_option("--set", global.set, "Set a variable (or a recipe key such as version, image.size): NAME=VALUE")
+        ->type_name("NAME=VALUE")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_flag("-v,--verbose", global.verbose, "More output (-vv for tracing)");
+    app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors");
+    app.add_option("--log-format", global.log_format, "text, or json for one JSON object per line")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
+
+    std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> registered;
+    for (const auto& entry : commands()) {
+        CLI::App* sub = app.add_subcommand(entry.name, entry.summary);
+        auto command = entry.make();
+        command->setup(*sub);
+        registered.emplace_back(sub, std::move(command));
+    }
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "imgbuild: error: " << e.what() << "\nRun 'imgbuild --help' for usage.\n";
+        return static_cast<int>(ExitCode::usage);
+    }
+
+    log::setup(log_level(global), global.log_format == "json" ? log::Format::json : log::Format::text);
+    for (auto& [sub, command] : registered) {
+        if (!sub->parsed()) continue;
+        try {
+            return command->run(global);
+        } catch (const RecipeError& e) {
+            print_diagnostics(e.diagnostics());
+            return static_cast<int>(e.exit_code());
+        } catch (const Error& e) {
+            log::error("{}", e.what());
+            return static_cast<int>(e.exit_code());
+        } catch (const std::exception& e) {
+            log::error("internal error: {}", e.what());
+            return static_cast<int>(ExitCode::failed);
+        }
+    }
+    return static_cast<int>(ExitCode::usage);
+}
+
+} // namespace
+} // namespace imgbuild::cli
+
+int main(int argc, char** argv) { return imgbuild::cli::run(argc, argv); }

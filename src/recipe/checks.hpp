@@ -1,0 +1,17 @@
+#pragma once
+// The checks a JSON Schema cannot express: sysctl and unit names, sizes, paths that must exist,
+// repo types that must match the format, names that must be unique, lists that contradict each other.
+
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "imgbuild/core/location.hpp"
+#include "imgbuild/recipe/source_map.hpp"
+
+namespace imgbuild::recipe {
+
+// Every finding goes to `diagnostics`. Values of the wrong type are skipped (the schema reports them).
+void check_semantics(const nlohmann::json& recipe, const SourceMap& sources, std::vector<Diagnostic>& diagnostics);
+
+} // namespace imgbuild::recipe

@@ -1,0 +1,149 @@
+// The located recipe tree: YAML 1.2 scalar typing and the conversion to JSON plus a SourceMap.
+
+#include "node.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <regex>
+
+namespace imgbuild::recipe {
+
+Node* Node::find(std::string_view key) {
+    auto it = std::find_if(members.begin(), members.end(), [&](const Member& m) { return m.key == key; });
+    return it == members.end() ? nullptr : &it->value;
+}
+
+const Node* Node::find(std::string_view key) const { return const_cast<Node*>(this)->find(key); }
+
+bool Node::erase(std::string_view key) {
+    auto it = std::find_if(members.begin(), members.end(), [&](const Member& m) { return m.key == key; });
+    if (it == members.end()) return false;
+    members.erase(it);
+    return true;
+}
+
+Node Node::scalar(std::string text, Style style, Location where) {
+    Node node;
+    node.text = std::move(text);
+    node.style = style;
+    node.where = std::move(where);
+    resolve_scalar_kind(node);
+    return node;
+}
+
+Node Node::mapping(Location where) {
+    Node node;
+    node.kind = Kind::mapping;
+    node.where = std::move(where);
+    return node;
+}
+
+void resolve_scalar_kind(Node& node) {
+    if (node.style != Node::Style::plain) {
+        node.kind = Node::Kind::string;
+        return;
+    }
+    static const std::regex null_re("~|null|Null|NULL|");
+    static const std::regex bool_re("true|True|TRUE|false|False|FALSE");
+    static const std::regex int_re("[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+");
+    static const std::regex number_re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+    if (std::regex_match(node.text, null_re))
+        node.kind = Node::Kind::null;
+    else if (std::regex_match(node.text, bool_re))
+        node.kind = Node::Kind::boolean;
+    else if (std::regex_match(node.text, int_re))
+        node.kind = Node::Kind::integer;
+    else if (std::regex_match(node.text, number_re))
+        node.kind = Node::Kind::number;
+    else
+        node.kind = Node::Kind::string;
+}
+
+std::string_view kind_name(Node::Kind kind) {
+    switch (kind) {
+    case Node::Kind::null: return "null";
+    case Node::Kind::boolean: return "a boolean";
+    case Node::Kind::integer: return "an integer";
+    case Node::Kind::number: return "a number";
+    case Node::Kind::string: return "a string";
+    case Node::Kind::sequence: return "a list";
+    case Node::Kind::mapping: return "a mapping";
+    }
+    return "a value";
+}
+
+static nlohmann::json scalar_json(const Node& node) {
+    switch (node.kind) {
+    case Node::Kind::null: return nullptr;
+    case Node::Kind::boolean: return node.text.front() == 't' || node.text.front() == 'T';
+    case Node::Kind::integer: {
+        std::string_view digits = node.text;
+        int base = 10;
+        if (digits.starts_with("0o")) base = 8, digits.remove_prefix(2);
+        else if (digits.starts_with("0x")) base = 16, digits.remove_prefix(2);
+        else if (digits.starts_with('+')) digits.remove_prefix(1);
+        std::int64_t value = 0;
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+        if (ec == std::errc{} && end == digits.data() + digits.size()) return value;
+        return node.text; // out of range for int64: keep the spelling rather than lose digits
+    }
+    case Node::Kind::number: {
+        double value = 0;
+        std::string_view digits = node.text;
+        if (digits.starts_with('+')) digits.remove_prefix(1);
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+        if (ec == std::errc{} && end == digits.data() + digits.size()) return value;
+        return node.text;
+    }
+    case Node::Kind::string:
+    case Node::Kind::sequence:
+    case Node::Kind::mapping: break;
+    }
+    return node.text;
+}
+
+static nlohmann::json to_json(const Node& node, const nlohmann::json::json_pointer& pointer, const Location& key,
+                              SourceMap& sources) {
+    sources.add(pointer, node.where, key);
+    if (node.kind == Node::Kind::sequence) {
+        auto array = nlohmann::json::array();
+        for (std::size_t i = 0; i < node.items.size(); ++i)
+            array.push_back(to_json(node.items[i], pointer / i, node.items[i].where, sources));
+        return array;
+    }
+    if (node.kind == Node::Kind::mapping) {
+        auto object = nlohmann::json::object();
+        for (const auto& member : node.members)
+            object[member.key] = to_json(member.value, pointer / member.key, member.key_where, sources);
+        return object;
+    }
+    return scalar_json(node);
+}
+
+nlohmann::json to_json(const Node& node, SourceMap& sources) {
+    return to_json(node, nlohmann::json::json_pointer{}, node.where, sources);
+}
+
+void SourceMap::add(const nlohmann::json::json_pointer& pointer, Location value, Location key) {
+    m_entries[pointer.to_string()] = Entry{std::move(value), std::move(key)};
+}
+
+const SourceMap::Entry* SourceMap::find_enclosing(nlohmann::json::json_pointer pointer) const {
+    while (true) {
+        if (auto it = m_entries.find(pointer.to_string()); it != m_entries.end()) return &it->second;
+        if (pointer.empty()) return nullptr;
+        pointer.pop_back();
+    }
+}
+
+Location SourceMap::value(const nlohmann::json::json_pointer& pointer) const {
+    const Entry* entry = find_enclosing(pointer);
+    return entry ? entry->value : Location{};
+}
+
+Location SourceMap::key(const nlohmann::json::json_pointer& pointer) const {
+    const Entry* entry = find_enclosing(pointer);
+    return entry ? entry->key : Location{};
+}
+
+} // namespace imgbuild::recipe

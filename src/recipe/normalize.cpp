@@ -1,0 +1,44 @@
+// Schema-driven normalisation of the recipe tree (x-set and x-path annotations).
+
+#include "normalize.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "schema.hpp"
+
+namespace imgbuild::recipe {
+
+void normalize(Node& node, const nlohmann::json& schema) {
+    if (node.kind == Node::Kind::sequence) {
+        if (schema.value("x-set", false)) {
+            std::vector<Node> kept;
+            for (auto& item : node.items) {
+                bool repeated = item.is_scalar() && std::any_of(kept.begin(), kept.end(), [&](const Node& k) {
+                                    return k.is_scalar() && k.text == item.text;
+                                });
+                if (!repeated) kept.push_back(std::move(item));
+            }
+            node.items = std::move(kept);
+        }
+        if (const auto* items = child_schema(schema, "", true))
+            for (auto& item : node.items) normalize(item, *items);
+        return;
+    }
+    if (node.kind == Node::Kind::mapping) {
+        for (auto& member : node.members)
+            if (const auto* child = child_schema(schema, member.key, false)) normalize(member.value, *child);
+        return;
+    }
+    if (node.kind == Node::Kind::string && schema.contains("x-path") && !node.text.empty()) {
+        if (schema.at("x-path") == "file-or-url" && node.text.find("://") != std::string::npos) return;
+        std::filesystem::path path(node.text);
+        if (path.is_relative()) {
+            path = std::filesystem::absolute(std::filesystem::path(node.where.file).parent_path() / path);
+        }
+        node.text = path.lexically_normal().string();
+        if (node.text.size() > 1 && node.text.back() == '/') node.text.pop_back(); // "dir/." → "dir"
+    }
+}
+
+} // namespace imgbuild::recipe

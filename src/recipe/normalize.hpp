@@ -1,0 +1,15 @@
+#pragma once
+// Applies the schema's own annotations to the located tree before it becomes JSON.
+
+#include <nlohmann/json.hpp>
+
+#include "node.hpp"
+
+namespace imgbuild::recipe {
+
+// x-set lists drop repeated items (the first stays: a profile and a recipe may both list iproute2);
+// x-path strings become absolute, resolved against the directory of the file that wrote them
+// (the working directory for --set values), so a profile's paths mean the same wherever it is included.
+void normalize(Node& node, const nlohmann::json& schema);
+
+} // namespace imgbuild::recipe
