@@ -24,9 +24,10 @@ packages=(
   mmdebstrap time
 )
 
+sudo=()
 if [[ $(id -u) -ne 0 ]]; then
-  echo "install-deps.sh: run as root (it calls apt-get)" >&2
-  exit 2
+  command -v sudo >/dev/null || { echo "install-deps.sh: run as root (it calls apt-get)" >&2; exit 2; }
+  sudo=(sudo)
 fi
 
 missing=()
@@ -44,5 +45,5 @@ fi
 echo "install-deps.sh: installing ${#missing[@]} packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -y -q)
-apt-get "${apt_opts[@]}" update
-apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}"
+"${sudo[@]}" apt-get "${apt_opts[@]}" update
+"${sudo[@]}" apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}"

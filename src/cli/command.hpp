@@ -2,6 +2,7 @@
 // A subcommand of imgbuild: a small struct that declares its options and runs. Commands are listed in
 // one table (commands/registry.cpp), the way dnf5 and Nix register theirs.
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,7 +20,12 @@ struct GlobalOptions {
     bool quiet = false;
     std::string log_format = "text";
 
-    recipe::LoadOptions load_options() const { return recipe::LoadOptions{set, "/etc/apt"}; }
+    // The recipe stage's options; IMGBUILD_APT_DIR replaces /etc/apt as the source of the built-in
+    // mirror variables (for containers whose apt configuration lives elsewhere, and for tests).
+    recipe::LoadOptions load_options() const {
+        const char* apt_dir = std::getenv("IMGBUILD_APT_DIR");
+        return recipe::LoadOptions{set, apt_dir && *apt_dir ? apt_dir : "/etc/apt"};
+    }
 };
 
 class Command {

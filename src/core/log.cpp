@@ -18,7 +18,8 @@ struct State {
     Level level = Level::info;
     Format format = Format::text;
     std::shared_ptr<spdlog::logger> logger = [] {
-        auto stderr_logger = std::make_shared<spdlog::logger>("imgbuild", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+        auto stderr_logger =
+            std::make_shared<spdlog::logger>("imgbuild", std::make_shared<spdlog::sinks::stderr_sink_mt>());
         stderr_logger->set_pattern("%v");
         stderr_logger->set_level(spdlog::level::trace); // filtering is ours, see enabled()
         return stderr_logger;

@@ -3,8 +3,8 @@
 #include "imgbuild/core/size.hpp"
 
 #include <array>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -16,12 +16,22 @@ namespace imgbuild {
 std::optional<std::uint64_t> parse_size(std::string_view text) {
     static constexpr std::array<std::pair<std::string_view, double>, 13> units{{
         {"B", 1.0},
-        {"KiB", 0x1p10}, {"MiB", 0x1p20}, {"GiB", 0x1p30}, {"TiB", 0x1p40},
-        {"K", 0x1p10}, {"M", 0x1p20}, {"G", 0x1p30}, {"T", 0x1p40},
-        {"kB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+        {"KiB", 0x1p10},
+        {"MiB", 0x1p20},
+        {"GiB", 0x1p30},
+        {"TiB", 0x1p40},
+        {"K", 0x1p10},
+        {"M", 0x1p20},
+        {"G", 0x1p30},
+        {"T", 0x1p40},
+        {"kB", 1e3},
+        {"MB", 1e6},
+        {"GB", 1e9},
+        {"TB", 1e12},
     }};
     std::size_t number_end = 0;
-    while (number_end < text.size() && (std::isdigit(static_cast<unsigned char>(text[number_end])) || text[number_end] == '.'))
+    while (number_end < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[number_end])) || text[number_end] == '.'))
         ++number_end;
     if (number_end == 0) return std::nullopt;
     double value = 0;

@@ -25,7 +25,8 @@ std::vector<std::string> words(const std::string& text) {
 }
 
 std::string lowercase(std::string text) {
-    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return text;
 }
 
@@ -61,8 +62,9 @@ void read_deb822_file(const fs::path& file, std::vector<AptSource>& out) {
             bool enabled = lowercase(stanza.count("enabled") ? stanza["enabled"] : "yes") != "no";
             if (enabled && std::find(types.begin(), types.end(), "deb") != types.end()) {
                 for (const auto& uri : words(stanza["uris"]))
-                    out.push_back(AptSource{uri, words(stanza["suites"]), words(stanza["components"]),
-                                            words(stanza["signed-by"]).empty() ? "" : words(stanza["signed-by"]).front(), file});
+                    out.push_back(
+                        AptSource{uri, words(stanza["suites"]), words(stanza["components"]),
+                                  words(stanza["signed-by"]).empty() ? "" : words(stanza["signed-by"]).front(), file});
             }
         }
         stanza.clear();
@@ -76,7 +78,10 @@ void read_deb822_file(const fs::path& file, std::vector<AptSource>& out) {
             stanza[last_field] += "\n" + line;
         } else if (auto colon = line.find(':'); colon != std::string::npos) {
             last_field = lowercase(line.substr(0, colon));
-            stanza[last_field] = line.substr(colon + 1);
+            std::string value = line.substr(colon + 1);
+            value.erase(0, value.find_first_not_of(" \t"));
+            value.erase(value.find_last_not_of(" \t\r") + 1);
+            stanza[last_field] = value;
         }
     }
     flush();
@@ -84,16 +89,14 @@ void read_deb822_file(const fs::path& file, std::vector<AptSource>& out) {
 
 bool is_debian_suite(const std::string& suite) {
     static const std::set<std::string> codenames = {
-        "buster", "bullseye", "bookworm", "trixie", "forky", "duke", "sid",
-        "oldoldstable", "oldstable", "stable", "testing", "unstable",
+        "buster", "bullseye",     "bookworm",  "trixie", "forky",   "duke",
+        "sid",    "oldoldstable", "oldstable", "stable", "testing", "unstable",
     };
     std::string base = suite.substr(0, suite.find_first_of("-/"));
     return codenames.count(base) > 0;
 }
 
-bool is_security_suite(const std::string& suite) {
-    return suite.ends_with("-security") || suite.ends_with("/updates");
-}
+bool is_security_suite(const std::string& suite) { return suite.ends_with("-security") || suite.ends_with("/updates"); }
 
 std::string without_trailing_slash(std::string uri) {
     while (uri.size() > 1 && uri.back() == '/') uri.pop_back();

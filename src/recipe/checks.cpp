@@ -53,8 +53,12 @@ private:
     const json* get_array(const pointer& at) const { return get(at, json::value_t::array); }
     const json* get_object(const pointer& at) const { return get(at, json::value_t::object); }
 
-    void report(const pointer& at, std::string message) { m_diagnostics.push_back({m_sources.value(at), std::move(message)}); }
-    void report_key(const pointer& at, std::string message) { m_diagnostics.push_back({m_sources.key(at), std::move(message)}); }
+    void report(const pointer& at, std::string message) {
+        m_diagnostics.push_back({m_sources.value(at), std::move(message)});
+    }
+    void report_key(const pointer& at, std::string message) {
+        m_diagnostics.push_back({m_sources.key(at), std::move(message)});
+    }
 
     static std::string quoted(const pointer& at) { return "'" + display_path(at) + "'"; }
 
@@ -66,10 +70,11 @@ private:
         for (std::sregex_iterator it(text.begin(), text.end(), placeholder), end; it != end; ++it) {
             std::string name = (*it)[1].str();
             if (name != "date" && name != "n")
-                report("/version"_json_pointer,
-                       fmt::format("unknown placeholder '{{{}}}' in version (known: {{date}}, the build date, and {{n}}, "
-                                   "the build number of that date)",
-                                   name));
+                report(
+                    "/version"_json_pointer,
+                    fmt::format("unknown placeholder '{{{}}}' in version (known: {{date}}, the build date, and {{n}}, "
+                                "the build number of that date)",
+                                name));
         }
         if (text.find_first_of(" /\t") != std::string::npos)
             report("/version"_json_pointer, fmt::format("'version' must not contain spaces or '/', not '{}'", text));
@@ -89,20 +94,23 @@ private:
                 label = fmt::format("repo '{}'", name->get<std::string>());
                 auto [first, inserted] = names.emplace(name->get<std::string>(), repo / "name");
                 if (!inserted)
-                    report(repo / "name", fmt::format("there is already a repo named '{}' (at {}); repo names must be unique",
-                                                      name->get<std::string>(), m_sources.value(first->second).str()));
+                    report(repo / "name",
+                           fmt::format("there is already a repo named '{}' (at {}); repo names must be unique",
+                                       name->get<std::string>(), m_sources.value(first->second).str()));
             }
             const json* type = get_string(repo / "type");
             if (!type) continue;
             std::string kind = type->get<std::string>();
             if (format && ((*format == "deb") != (kind == "deb")))
-                report(repo / "type", fmt::format("{} has type '{}', but the recipe's format is '{}': a {} recipe installs "
-                                                  "from {} repos only",
-                                                  label, kind, format->get<std::string>(), format->get<std::string>(),
-                                                  *format == "deb" ? "deb" : "rpm-md"));
+                report(repo / "type",
+                       fmt::format("{} has type '{}', but the recipe's format is '{}': a {} recipe installs "
+                                   "from {} repos only",
+                                   label, kind, format->get<std::string>(), format->get<std::string>(),
+                                   *format == "deb" ? "deb" : "rpm-md"));
             auto only_for = [&](const char* key, const char* wanted) {
                 if (m_recipe.contains(repo / key) && kind != wanted)
-                    report_key(repo / key, fmt::format("'{}' applies to {} repos only, and {} is of type '{}'", key, wanted, label, kind));
+                    report_key(repo / key, fmt::format("'{}' applies to {} repos only, and {} is of type '{}'", key,
+                                                       wanted, label, kind));
             };
             only_for("suite", "deb");
             only_for("components", "deb");
@@ -113,7 +121,8 @@ private:
             const json* gpgcheck = get(repo / "gpgcheck", json::value_t::boolean);
             const char* key_name = kind == "deb" ? "keyring" : "gpgkey";
             if (gpgcheck && gpgcheck->get<bool>() && !m_recipe.contains(repo / key_name))
-                report(repo / "gpgcheck", fmt::format("{} has gpgcheck: true but no '{}' to check signatures with", label, key_name));
+                report(repo / "gpgcheck",
+                       fmt::format("{} has gpgcheck: true but no '{}' to check signatures with", label, key_name));
         }
     }
 
@@ -126,7 +135,8 @@ private:
             for (std::size_t j = 0; j < packages->size(); ++j) {
                 if ((*packages)[j] == (*excluded)[i])
                     report("/exclude"_json_pointer / i,
-                           fmt::format("'{}' is both in packages (at {}) and in exclude", (*excluded)[i].get<std::string>(),
+                           fmt::format("'{}' is both in packages (at {}) and in exclude",
+                                       (*excluded)[i].get<std::string>(),
                                        m_sources.value("/packages"_json_pointer / j).str()));
             }
         }
@@ -135,7 +145,8 @@ private:
     void check_sysctl() {
         const json* sysctl = get_object("/sysctl"_json_pointer);
         if (!sysctl) return;
-        static const std::vector<std::string> roots = {"abi", "crypto", "debug", "dev", "fs", "kernel", "net", "sunrpc", "user", "vm"};
+        static const std::vector<std::string> roots = {"abi",    "crypto", "debug",  "dev",  "fs",
+                                                       "kernel", "net",    "sunrpc", "user", "vm"};
         static const std::regex segment("[A-Za-z0-9_*:@+-]+");
         for (const auto& [key, value] : sysctl->items()) {
             pointer at = "/sysctl"_json_pointer / key;
@@ -151,7 +162,9 @@ private:
             }
             if (std::find(roots.begin(), roots.end(), parts.front()) == roots.end()) {
                 auto root_hint = closest_match(parts.front(), roots);
-                std::string hint = root_hint ? fmt::format(" (did you mean '{}'?)", *root_hint + name.substr(parts.front().size())) : "";
+                std::string hint =
+                    root_hint ? fmt::format(" (did you mean '{}'?)", *root_hint + name.substr(parts.front().size()))
+                              : "";
                 report_key(at, fmt::format("'{}' is not a sysctl key: sysctl keys start with one of {}{}", key,
                                            join(roots, ", "), hint));
                 continue;
@@ -162,11 +175,13 @@ private:
                                            key));
                 continue;
             }
-            auto bad = std::find_if(parts.begin(), parts.end(), [](const std::string& p) { return !std::regex_match(p, segment); });
+            auto bad = std::find_if(parts.begin(), parts.end(),
+                                    [](const std::string& p) { return !std::regex_match(p, segment); });
             if (bad != parts.end()) {
                 report_key(at, fmt::format("'{}' is not a sysctl key: {}", key,
-                                           bad->empty() ? "it has an empty part ('..' or a dot at an end)"
-                                                        : fmt::format("'{}' has characters a sysctl name cannot have", *bad)));
+                                           bad->empty()
+                                               ? "it has an empty part ('..' or a dot at an end)"
+                                               : fmt::format("'{}' has characters a sysctl name cannot have", *bad)));
                 continue;
             }
             if (value.is_string() && value.get<std::string>().find('\n') != std::string::npos)
@@ -177,8 +192,8 @@ private:
     }
 
     void check_units() {
-        static const std::vector<std::string> suffixes = {"service", "socket", "target", "timer", "path", "mount",
-                                                          "automount", "swap", "slice", "scope", "device"};
+        static const std::vector<std::string> suffixes = {"service",   "socket", "target", "timer", "path",  "mount",
+                                                          "automount", "swap",   "slice",  "scope", "device"};
         static const std::regex unit_name(R"([A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?)");
         std::map<std::string, std::string> seen; // unit → the list it first appeared in
         for (const char* list : {"enable", "disable", "mask"}) {
@@ -195,24 +210,28 @@ private:
                     if (dot == std::string::npos || !suffix.empty()) {
                         auto close = dot == std::string::npos ? std::nullopt : closest_match(suffix, suffixes);
                         std::string hint = close ? fmt::format(" (did you mean '{}.{}'?)", unit.substr(0, dot), *close)
-                                                 : fmt::format(" (did you mean '{}.service'?)", dot == std::string::npos ? unit : unit.substr(0, dot));
-                        report(item, fmt::format("'{}' is not a unit name: it must end in a unit type such as .service, "
-                                                 ".socket, .timer or .target{}",
-                                                 unit, hint));
+                                                 : fmt::format(" (did you mean '{}.service'?)",
+                                                               dot == std::string::npos ? unit : unit.substr(0, dot));
+                        report(item,
+                               fmt::format("'{}' is not a unit name: it must end in a unit type such as .service, "
+                                           ".socket, .timer or .target{}",
+                                           unit, hint));
                     } else {
                         report(item, fmt::format("'{}' is not a unit name: it ends in '.'", unit));
                     }
                     continue;
                 }
                 if (!std::regex_match(unit.substr(0, dot), unit_name) || dot == 0) {
-                    report(item, fmt::format("'{}' is not a unit name: it may hold only letters, digits and ':', '_', '.', "
-                                             "'-', '\\', '@'",
-                                             unit));
+                    report(item,
+                           fmt::format("'{}' is not a unit name: it may hold only letters, digits and ':', '_', '.', "
+                                       "'-', '\\', '@'",
+                                       unit));
                     continue;
                 }
                 auto [first, inserted] = seen.emplace(unit, list);
                 if (!inserted && first->second != list)
-                    report(item, fmt::format("'{}' is in units.{} and in units.{}: a unit cannot be both", unit, first->second, list));
+                    report(item, fmt::format("'{}' is in units.{} and in units.{}: a unit cannot be both", unit,
+                                             first->second, list));
             }
         }
     }
@@ -227,7 +246,8 @@ private:
             else if (*bytes < 64ull << 20)
                 report(at, fmt::format("'image.size' is {}, too small for a bootable disk (at least 64MiB)",
                                        format_size(*bytes)));
-        } else if (const json* bytes = get(at, json::value_t::number_integer); bytes && bytes->get<std::int64_t>() < (64ll << 20)) {
+        } else if (const json* bytes = get(at, json::value_t::number_integer);
+                   bytes && bytes->get<std::int64_t>() < (64ll << 20)) {
             report(at, fmt::format("'image.size' is {} bytes, too small for a bootable disk (at least 64MiB; did you "
                                    "mean '{}GiB'?)",
                                    bytes->dump(), bytes->dump()));
@@ -247,7 +267,9 @@ private:
             const json* path = get_string(file / "path");
             std::string label = path ? fmt::format("file '{}'", path->get<std::string>()) : fmt::format("files[{}]", i);
             if (has_source == has_content)
-                report(file, fmt::format("{} needs exactly one of 'source' (a file to copy) and 'content' (inline text)", label));
+                report(file,
+                       fmt::format("{} needs exactly one of 'source' (a file to copy) and 'content' (inline text)",
+                                   label));
             if (!path || !path->get<std::string>().starts_with('/')) continue;
             const std::string& text = path->get_ref<const std::string&>();
             std::string normal = fs::path(text).lexically_normal().string();
@@ -258,10 +280,13 @@ private:
             }
             for (const auto& prefix : forbidden)
                 if (text == prefix || text.starts_with(prefix + "/"))
-                    report(file / "path", fmt::format("'{}' is under {}, which is not part of the image (it is created at boot)", text, prefix));
+                    report(file / "path",
+                           fmt::format("'{}' is under {}, which is not part of the image (it is created at boot)", text,
+                                       prefix));
             auto [first, inserted] = paths.emplace(text, file / "path");
             if (!inserted)
-                report(file / "path", fmt::format("'{}' is already written by the file at {}", text, m_sources.value(first->second).str()));
+                report(file / "path", fmt::format("'{}' is already written by the file at {}", text,
+                                                  m_sources.value(first->second).str()));
         }
     }
 
@@ -291,7 +316,8 @@ private:
     void check_paths(const json& value, const json& schema, const pointer& at) {
         if (value.is_object()) {
             for (const auto& [key, child] : value.items())
-                if (const json* child_schema_ = child_schema(schema, key, false)) check_paths(child, *child_schema_, at / key);
+                if (const json* child_schema_ = child_schema(schema, key, false))
+                    check_paths(child, *child_schema_, at / key);
         } else if (value.is_array()) {
             if (const json* items = child_schema(schema, "", true))
                 for (std::size_t i = 0; i < value.size(); ++i) check_paths(value[i], *items, at / i);

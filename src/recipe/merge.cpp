@@ -22,11 +22,13 @@ const std::string* identity(const Node& item) {
     return nullptr;
 }
 
-std::string describe(const Node& node) { return node.is_scalar() ? "'" + node.text + "'" : std::string(kind_name(node.kind)); }
+std::string describe(const Node& node) {
+    return node.is_scalar() ? "'" + node.text + "'" : std::string(kind_name(node.kind));
+}
 
 Diagnostic nothing_to_remove(const Node& item) {
-    return {item.where, fmt::format("!remove {}: no included file adds this item, so there is nothing to remove",
-                                    describe(item))};
+    return {item.where,
+            fmt::format("!remove {}: no included file adds this item, so there is nothing to remove", describe(item))};
 }
 
 Diagnostic nothing_to_remove(const std::string& key, const Location& where) {
@@ -95,7 +97,8 @@ void finish_merge(Node& root, std::vector<Diagnostic>& diagnostics) {
         for (auto& item : root.items) finish_merge(item, diagnostics);
     } else if (root.kind == Node::Kind::mapping) {
         std::erase_if(root.members, [&](const Member& member) {
-            if (member.value.tag == MergeTag::remove) diagnostics.push_back(nothing_to_remove(member.key, member.value.where));
+            if (member.value.tag == MergeTag::remove)
+                diagnostics.push_back(nothing_to_remove(member.key, member.value.where));
             return member.value.tag == MergeTag::remove;
         });
         for (auto& member : root.members) finish_merge(member.value, diagnostics);

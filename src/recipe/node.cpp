@@ -79,9 +79,12 @@ static nlohmann::json scalar_json(const Node& node) {
     case Node::Kind::integer: {
         std::string_view digits = node.text;
         int base = 10;
-        if (digits.starts_with("0o")) base = 8, digits.remove_prefix(2);
-        else if (digits.starts_with("0x")) base = 16, digits.remove_prefix(2);
-        else if (digits.starts_with('+')) digits.remove_prefix(1);
+        if (digits.starts_with("0o"))
+            base = 8, digits.remove_prefix(2);
+        else if (digits.starts_with("0x"))
+            base = 16, digits.remove_prefix(2);
+        else if (digits.starts_with('+'))
+            digits.remove_prefix(1);
         std::int64_t value = 0;
         auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
         if (ec == std::errc{} && end == digits.data() + digits.size()) return value;

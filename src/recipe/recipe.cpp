@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -37,7 +38,8 @@ public:
 
     std::optional<Node> load(const fs::path& display, const Location& included_at) {
         fs::path canonical = fs::weakly_canonical(fs::absolute(display));
-        auto on_stack = std::find_if(m_stack.begin(), m_stack.end(), [&](const auto& f) { return f.first == canonical; });
+        auto on_stack =
+            std::find_if(m_stack.begin(), m_stack.end(), [&](const auto& f) { return f.first == canonical; });
         if (on_stack != m_stack.end()) {
             std::vector<std::string> chain;
             for (auto it = on_stack; it != m_stack.end(); ++it) chain.push_back(it->second.string());
@@ -46,15 +48,17 @@ public:
             return std::nullopt;
         }
         if (std::find(m_files.begin(), m_files.end(), canonical) != m_files.end()) {
-            log::debug("{} is included more than once; it is merged once, where it is first included", display.string());
+            log::debug("{} is included more than once; it is merged once, where it is first included",
+                       display.string());
             return Node::mapping(included_at);
         }
 
         std::string reason;
         auto text = try_read_file(display, reason);
         if (!text) {
-            m_diagnostics.push_back({included_at, included_at.known() ? fmt::format("cannot include '{}': {}", display.string(), reason)
-                                                                      : fmt::format("cannot read the recipe: {}", reason)});
+            m_diagnostics.push_back({included_at, included_at.known()
+                                                      ? fmt::format("cannot include '{}': {}", display.string(), reason)
+                                                      : fmt::format("cannot read the recipe: {}", reason)});
             return std::nullopt;
         }
         auto tree = read_yaml(*text, display.string(), m_diagnostics);
@@ -86,13 +90,15 @@ private:
         } else if (include->kind == Node::Kind::sequence) {
             for (const auto& item : include->items) {
                 if (item.kind != Node::Kind::string)
-                    m_diagnostics.push_back({item.where, fmt::format("'include' items must be file names, not {}", kind_name(item.kind))});
+                    m_diagnostics.push_back(
+                        {item.where, fmt::format("'include' items must be file names, not {}", kind_name(item.kind))});
                 else
                     result.push_back(&item);
             }
         } else {
-            m_diagnostics.push_back({include->where, fmt::format("'include' must be a file name or a list of file names, not {}",
-                                                                 kind_name(include->kind))});
+            m_diagnostics.push_back(
+                {include->where, fmt::format("'include' must be a file name or a list of file names, not {}",
+                                             kind_name(include->kind))});
         }
         std::erase_if(result, [&](const Node* item) {
             if (item->text.find("${") == std::string::npos) return false;
@@ -127,18 +133,35 @@ void define_recipe_vars(Variables& variables, const Node& root, std::vector<Diag
     static const std::regex name_pattern("[A-Za-z_][A-Za-z0-9_-]*");
     for (const auto& member : vars->members) {
         if (!std::regex_match(member.key, name_pattern)) {
-            diagnostics.push_back({member.key_where, fmt::format("'{}' is not a variable name (letters, digits, '_' and '-', "
-                                                                 "starting with a letter or '_')",
-                                                                 member.key)});
+            diagnostics.push_back(
+                {member.key_where, fmt::format("'{}' is not a variable name (letters, digits, '_' and '-', "
+                                               "starting with a letter or '_')",
+                                               member.key)});
         } else if (member.value.is_scalar() && member.value.kind != Node::Kind::null) {
             variables.define(member.key, member.value);
         }
     }
 }
 
+// True when `schema` accepts a string but not a scalar of `kind`.
+bool accepts_string_only(const nlohmann::json& schema, Node::Kind kind) {
+    static const std::map<Node::Kind, std::string> names = {{Node::Kind::boolean, "boolean"},
+                                                            {Node::Kind::integer, "integer"},
+                                                            {Node::Kind::number, "number"},
+                                                            {Node::Kind::null, "null"},
+                                                            {Node::Kind::string, "string"}};
+    auto types = schema.value("type", nlohmann::json());
+    if (types.is_string()) types = nlohmann::json::array({types});
+    if (!types.is_array()) return false;
+    auto accepts = [&](const std::string& type) { return std::find(types.begin(), types.end(), type) != types.end(); };
+    bool kind_ok = accepts(names.at(kind)) || (kind == Node::Kind::integer && accepts("number"));
+    return accepts("string") && !kind_ok;
+}
+
 // --set NAME=VALUE on a recipe path (version, image.size, sysctl.net.core.somaxconn): the value is
 // read as YAML, so "--set image.formats=[raw]" gives a list. False when NAME names no recipe key.
-bool set_recipe_path(Node& root, const std::string& name, const std::string& value, std::vector<Diagnostic>& diagnostics) {
+bool set_recipe_path(Node& root, const std::string& name, const std::string& value,
+                     std::vector<Diagnostic>& diagnostics) {
     Location where{"--set " + name, 0, 0};
     std::vector<std::string> segments;
     for (std::size_t start = 0;;) {
@@ -164,13 +187,19 @@ bool set_recipe_path(Node& root, const std::string& name, const std::string& val
         if (last) {
             std::vector<Diagnostic> parse_errors;
             auto parsed = read_yaml("value: " + value, where.file, parse_errors);
-            Node replacement = parsed && parsed->find("value") ? *parsed->find("value") : Node::scalar(value, Node::Style::quoted, where);
+            Node replacement = parsed && parsed->find("value") ? *parsed->find("value")
+                                                               : Node::scalar(value, Node::Style::quoted, where);
             std::function<void(Node&)> relocate = [&](Node& n) {
                 n.where = where;
                 for (auto& item : n.items) relocate(item);
                 for (auto& member : n.members) member.key_where = where, relocate(member.value);
             };
             relocate(replacement);
+            // "--set version=7" means the string "7" when the key takes a string and no number.
+            if (replacement.is_scalar() && next && accepts_string_only(*next, replacement.kind)) {
+                replacement.kind = Node::Kind::string;
+                replacement.style = Node::Style::quoted;
+            }
             if (existing)
                 *existing = std::move(replacement);
             else
@@ -181,7 +210,8 @@ bool set_recipe_path(Node& root, const std::string& name, const std::string& val
             node->members.push_back(Member{key, where, Node::mapping(where)});
             existing = &node->members.back().value;
         } else if (existing->kind != Node::Kind::mapping) {
-            diagnostics.push_back({where, fmt::format("cannot set '{}': '{}' is {}, not a mapping", name, key, kind_name(existing->kind))});
+            diagnostics.push_back({where, fmt::format("cannot set '{}': '{}' is {}, not a mapping", name, key,
+                                                      kind_name(existing->kind))});
             return true;
         }
         node = existing;
@@ -205,9 +235,9 @@ void apply_set_options(Node& root, Variables& variables, const std::vector<std::
         } else if (!set_recipe_path(root, name, value, diagnostics)) {
             std::vector<std::string> candidates = variables.names();
             for (const auto& [key, _] : schema_document().at("properties").items()) candidates.push_back(key);
-            diagnostics.push_back({Location{"--set " + name, 0, 0},
-                                   fmt::format("the recipe has no variable '{0}' and no key '{0}'{1}", name,
-                                               did_you_mean(name, candidates))});
+            diagnostics.push_back(
+                {Location{"--set " + name, 0, 0}, fmt::format("the recipe has no variable '{0}' and no key '{0}'{1}",
+                                                              name, did_you_mean(name, candidates))});
         }
     }
 }
@@ -245,7 +275,8 @@ Recipe load(const fs::path& path, const LoadOptions& options) {
 
     // vars: itself is not expanded in place (each variable expands where it is used), but shown resolved.
     std::optional<Member> vars;
-    if (auto it = std::find_if(root->members.begin(), root->members.end(), [](const Member& m) { return m.key == "vars"; });
+    if (auto it =
+            std::find_if(root->members.begin(), root->members.end(), [](const Member& m) { return m.key == "vars"; });
         it != root->members.end()) {
         vars = std::move(*it);
         root->members.erase(it);
@@ -269,9 +300,8 @@ Recipe load(const fs::path& path, const LoadOptions& options) {
     validate_schema(document, sources, !document.contains("name"), findings);
     check_semantics(document, sources, findings);
     const auto& failed = variables.failed();
-    std::copy_if(findings.begin(), findings.end(), std::back_inserter(diagnostics), [&](const Diagnostic& d) {
-        return std::find(failed.begin(), failed.end(), d.where) == failed.end();
-    });
+    std::copy_if(findings.begin(), findings.end(), std::back_inserter(diagnostics),
+                 [&](const Diagnostic& d) { return std::find(failed.begin(), failed.end(), d.where) == failed.end(); });
     if (!diagnostics.empty()) throw fail();
 
     log::debug("loaded {} ({} files)", display.string(), loader.files().size());

@@ -50,7 +50,8 @@ std::string type_phrase(const json& type) {
     };
     std::vector<std::string> phrases;
     for (const auto& item : type.is_array() ? type : json::array({type}))
-        phrases.push_back(names.count(item.get<std::string>()) ? names.at(item.get<std::string>()) : item.get<std::string>());
+        phrases.push_back(names.count(item.get<std::string>()) ? names.at(item.get<std::string>())
+                                                               : item.get<std::string>());
     return join(phrases, " or ");
 }
 
@@ -74,7 +75,8 @@ std::string expectation(const json& schema) {
     if (schema.contains("x-expect")) return schema.at("x-expect").get<std::string>();
     if (schema.contains("enum")) {
         std::vector<std::string> values;
-        for (const auto& item : schema.at("enum")) values.push_back(item.is_string() ? item.get<std::string>() : item.dump());
+        for (const auto& item : schema.at("enum"))
+            values.push_back(item.is_string() ? item.get<std::string>() : item.dump());
         return "one of " + join(values, ", ");
     }
     if (schema.contains("type")) return type_phrase(schema.at("type"));
@@ -108,7 +110,9 @@ const json* schema_at(const json::json_pointer& pointer, const json& document) {
         bool index = value && value->is_array();
         schema = child_schema(*schema, token, index);
         if (!schema) return nullptr;
-        value = value && index ? &value->at(std::stoul(token)) : value && value->is_object() && value->contains(token) ? &value->at(token) : nullptr;
+        value = value && index                                          ? &value->at(std::stoul(token))
+                : value && value->is_object() && value->contains(token) ? &value->at(token)
+                                                                        : nullptr;
     }
     return &resolve_ref(*schema);
 }
@@ -140,7 +144,8 @@ void collect_known_paths(const json& schema, const std::string& prefix, std::mul
     }
 }
 
-std::string unknown_key_message(const std::string& key, const json::json_pointer& object_pointer, const json& object_schema) {
+std::string unknown_key_message(const std::string& key, const json::json_pointer& object_pointer,
+                                const json& object_schema) {
     std::string where = object_pointer.empty() ? "" : fmt::format(" in '{}'", display_path(object_pointer));
     auto names = property_names(object_schema);
     std::string hint = did_you_mean(key, names);
@@ -184,15 +189,16 @@ std::vector<Finding> translate(const valijson::ValidationResults::Error& error, 
         if (value && value->is_object())
             for (const auto& [key, _] : value->items())
                 if (std::find(known.begin(), known.end(), key) == known.end())
-                    findings.push_back(Finding{sources.key(pointer / key), unknown_key_message(key, pointer, object_schema)});
+                    findings.push_back(
+                        Finding{sources.key(pointer / key), unknown_key_message(key, pointer, object_schema)});
         return findings;
     }
     if (text.starts_with("Missing required property")) {
         std::string key = quoted_tail(text);
         if (pointer.empty())
             return {Finding{where, fmt::format("missing required key '{}' (a complete recipe has name, format, repos "
-                                              "and packages; a profile meant for include: has no name)",
-                                              key)}};
+                                               "and packages; a profile meant for include: has no name)",
+                                               key)}};
         return {Finding{where, fmt::format("{} is missing the required key '{}'", path, key)}};
     }
     if (!schema || !value) return {Finding{where, fmt::format("{}: {}", path, text)}};
@@ -212,9 +218,11 @@ std::vector<Finding> translate(const valijson::ValidationResults::Error& error, 
     if (text.starts_with("Array should contain no fewer than") || text.starts_with("String should be no fewer than")) {
         return {Finding{where, fmt::format("{} must not be empty", path)}};
     }
-    if (text.starts_with("Expected number greater than or equal to") || text.starts_with("Expected number less than or equal to")) {
-        return {Finding{where, fmt::format("{} must be between {} and {}, not {}", path, schema->value("minimum", json()).dump(),
-                                          schema->value("maximum", json()).dump(), value->dump())}};
+    if (text.starts_with("Expected number greater than or equal to") ||
+        text.starts_with("Expected number less than or equal to")) {
+        return {Finding{where, fmt::format("{} must be between {} and {}, not {}", path,
+                                           schema->value("minimum", json()).dump(),
+                                           schema->value("maximum", json()).dump(), value->dump())}};
     }
     return {Finding{where, fmt::format("{}: {}", path, text)}};
 }
@@ -230,7 +238,8 @@ std::vector<std::string> pointer_tokens(const nlohmann::json::json_pointer& poin
         std::size_t end = text.find('/', start);
         std::string token = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
         for (auto [from, to] : {std::pair{"~1", "/"}, std::pair{"~0", "~"}})
-            for (auto at = token.find(from); at != std::string::npos; at = token.find(from, at + 1)) token.replace(at, 2, to);
+            for (auto at = token.find(from); at != std::string::npos; at = token.find(from, at + 1))
+                token.replace(at, 2, to);
         tokens.push_back(std::move(token));
         if (end == std::string::npos) break;
         start = end + 1;

@@ -89,13 +89,15 @@ std::optional<std::string> Variables::value_of(const std::string& name, const Lo
                                                     name, builtin->second.missing, name)});
         return std::nullopt;
     }
-    diagnostics.push_back({used_at, fmt::format("undefined variable '{}'{}; define it under vars: or with --set {}=VALUE",
-                                                name, did_you_mean(name, names()), name)});
+    diagnostics.push_back(
+        {used_at, fmt::format("undefined variable '{}'{}; define it under vars: or with --set {}=VALUE", name,
+                              did_you_mean(name, names()), name)});
     return std::nullopt;
 }
 
 std::optional<std::string> Variables::expand_text(const std::string& text, const Node& node,
-                                                  std::vector<Diagnostic>& diagnostics, std::vector<std::string>& stack) {
+                                                  std::vector<Diagnostic>& diagnostics,
+                                                  std::vector<std::string>& stack) {
     std::string result;
     bool ok = true;
     std::size_t at = 0;

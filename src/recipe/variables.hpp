@@ -40,8 +40,8 @@ private:
         std::string missing;
     };
 
-    std::optional<std::string> expand_text(const std::string& text, const Node& node, std::vector<Diagnostic>& diagnostics,
-                                           std::vector<std::string>& stack);
+    std::optional<std::string> expand_text(const std::string& text, const Node& node,
+                                           std::vector<Diagnostic>& diagnostics, std::vector<std::string>& stack);
     std::optional<std::string> value_of(const std::string& name, const Location& used_at,
                                         std::vector<Diagnostic>& diagnostics, std::vector<std::string>& stack);
 

@@ -101,8 +101,8 @@ public:
                     continue;
                 }
                 if (const auto* first = find_member(result, name)) {
-                    report(key_where, fmt::format("duplicate key '{}' (first written at line {})", name,
-                                                  first->key_where.line));
+                    report(key_where,
+                           fmt::format("duplicate key '{}' (first written at line {})", name, first->key_where.line));
                     continue;
                 }
                 // A value left empty ("key:") has no mark of its own; point at its key instead.
@@ -130,9 +130,10 @@ public:
             return std::nullopt;
         }
         if (documents.size() > 1) {
-            report(at(documents[1].Mark()), fmt::format("a recipe file holds one YAML document, this one holds {} "
-                                                        "(remove the '---' separator, or split the file and use include:)",
-                                                        documents.size()));
+            report(at(documents[1].Mark()),
+                   fmt::format("a recipe file holds one YAML document, this one holds {} "
+                               "(remove the '---' separator, or split the file and use include:)",
+                               documents.size()));
         }
         const YAML::Node& root = documents.front();
         Node tree = convert(root, Location{m_file, 1, 1});
@@ -163,7 +164,8 @@ private:
             if (line_start != std::string_view::npos) {
                 std::string_view line = m_text.substr(line_start, m_text.find('\n', line_start) - line_start);
                 auto indent = line.substr(0, line.find_first_not_of(" \t"));
-                if (indent.find('\t') != std::string_view::npos) message += " (the line is indented with a tab; YAML allows only spaces)";
+                if (indent.find('\t') != std::string_view::npos)
+                    message += " (the line is indented with a tab; YAML allows only spaces)";
             }
         }
         return message;

@@ -13,7 +13,8 @@ struct Validate final : Command {
     std::vector<std::string> recipes;
 
     void setup(CLI::App& command) override {
-        command.add_option("RECIPE", recipes, "Recipe files (a file without name: is checked as a profile)")->required();
+        command.add_option("RECIPE", recipes, "Recipe files (a file without name: is checked as a profile)")
+            ->required();
         command.footer("Exit code 0 when every recipe is valid, 2 when any has a mistake.");
     }
 

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The README's main job: install what is needed, build imgbuild, and run the pipeline on the default
+# recipe as far as the pipeline exists (today: validate it and print the merged recipe).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/install-deps.sh
+bash ci/build.sh
+recipe=${1:-recipes/debian11-node.yaml}
+./build/imgbuild validate "$recipe"
+./build/imgbuild show "$recipe"

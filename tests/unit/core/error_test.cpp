@@ -1,0 +1,47 @@
+#include "imgbuild/core/error.hpp"
+
+#include <gtest/gtest.h>
+
+namespace imgbuild {
+namespace {
+
+TEST(Error, GathersContextWhileUnwinding) {
+    try {
+        try {
+            throw Error("Failed to open '{}': {}", "/x", "No such file or directory");
+        } catch (Error& e) {
+            e.add_context("while installing '{}'", "foo-1.0");
+            throw;
+        }
+    } catch (const Error& e) {
+        EXPECT_EQ(e.message(), "Failed to open '/x': No such file or directory");
+        EXPECT_STREQ(e.what(), "Failed to open '/x': No such file or directory\n  while installing 'foo-1.0'");
+        EXPECT_EQ(e.exit_code(), ExitCode::failed);
+    }
+}
+
+TEST(RecipeError, CarriesEveryDiagnosticAndExitsWithTwo) {
+    RecipeError error({{{"a.yaml", 3, 1}, "unknown key 'x'"}, {{"a.yaml", 5, 2}, "bad"}});
+    EXPECT_EQ(error.diagnostics().size(), 2u);
+    EXPECT_EQ(error.exit_code(), ExitCode::usage);
+    EXPECT_EQ(error.diagnostics()[0].str(), "a.yaml:3:1: unknown key 'x'");
+}
+
+TEST(Diagnostic, PrintsKnownPartsOfTheLocation) {
+    EXPECT_EQ((Diagnostic{{"a.yaml", 0, 0}, "m"}).str(), "a.yaml: m");
+    EXPECT_EQ((Diagnostic{{"a.yaml", 2, 0}, "m"}).str(), "a.yaml:2: m");
+    EXPECT_EQ((Diagnostic{{"", 0, 0}, "m"}).str(), "m");
+}
+
+TEST(SortUnique, OrdersByPlaceAndDropsRepeats) {
+    std::vector<Diagnostic> list{
+        {{"b.yaml", 1, 1}, "x"}, {{"a.yaml", 9, 1}, "y"}, {{"a.yaml", 2, 5}, "z"}, {{"a.yaml", 2, 5}, "z"}};
+    sort_unique(list);
+    ASSERT_EQ(list.size(), 3u);
+    EXPECT_EQ(list[0].str(), "a.yaml:2:5: z");
+    EXPECT_EQ(list[1].str(), "a.yaml:9:1: y");
+    EXPECT_EQ(list[2].str(), "b.yaml:1:1: x");
+}
+
+} // namespace
+} // namespace imgbuild

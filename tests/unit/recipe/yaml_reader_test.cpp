@@ -1,0 +1,86 @@
+#include "recipe/yaml_reader.hpp"
+
+#include <gtest/gtest.h>
+
+namespace imgbuild::recipe {
+namespace {
+
+Node parse(std::string_view text, std::vector<Diagnostic>& diagnostics) {
+    auto node = read_yaml(text, "r.yaml", diagnostics);
+    EXPECT_TRUE(node.has_value());
+    return node ? *node : Node{};
+}
+
+TEST(ReadYaml, TypesScalarsByYaml12CoreSchema) {
+    std::vector<Diagnostic> d;
+    Node root = parse("a: 1\nb: '1'\nc: true\nd: yes\ne: 0644\nf: ~\ng:\nh: 1.5\ni: \"x\"\nj: !!str 12\nk: 0x1F\n", d);
+    EXPECT_TRUE(d.empty());
+    EXPECT_EQ(root.find("a")->kind, Node::Kind::integer);
+    EXPECT_EQ(root.find("b")->kind, Node::Kind::string);
+    EXPECT_EQ(root.find("c")->kind, Node::Kind::boolean);
+    EXPECT_EQ(root.find("d")->kind, Node::Kind::string); // YAML 1.1's "yes" is just a word
+    EXPECT_EQ(root.find("e")->kind, Node::Kind::integer);
+    EXPECT_EQ(root.find("f")->kind, Node::Kind::null);
+    EXPECT_EQ(root.find("g")->kind, Node::Kind::null);
+    EXPECT_EQ(root.find("h")->kind, Node::Kind::number);
+    EXPECT_EQ(root.find("i")->kind, Node::Kind::string);
+    EXPECT_EQ(root.find("j")->kind, Node::Kind::string);
+    EXPECT_EQ(root.find("k")->kind, Node::Kind::integer);
+}
+
+TEST(ReadYaml, KeepsOneBasedLocationsOfKeysAndValues) {
+    std::vector<Diagnostic> d;
+    Node root = parse("name: x\nlist:\n  - a\n  - 'b'\nempty:\n", d);
+    EXPECT_EQ(root.members[0].key_where, (Location{"r.yaml", 1, 1}));
+    EXPECT_EQ(root.members[0].value.where, (Location{"r.yaml", 1, 7}));
+    EXPECT_EQ(root.find("list")->items[1].where, (Location{"r.yaml", 4, 5}));
+    EXPECT_EQ(root.find("list")->items[1].style, Node::Style::quoted);
+    // An empty value has no place of its own: its key stands in.
+    EXPECT_EQ(root.find("empty")->where, (Location{"r.yaml", 5, 1}));
+}
+
+TEST(ReadYaml, ReadsMergeTags) {
+    std::vector<Diagnostic> d;
+    Node root = parse("a: [!remove x, y]\nb: !replace [z]\nc: !remove\n", d);
+    EXPECT_TRUE(d.empty());
+    EXPECT_EQ(root.find("a")->items[0].tag, MergeTag::remove);
+    EXPECT_EQ(root.find("a")->items[0].text, "x");
+    EXPECT_EQ(root.find("b")->tag, MergeTag::replace);
+    EXPECT_EQ(root.find("c")->tag, MergeTag::remove);
+}
+
+TEST(ReadYaml, ReportsDuplicateKeysAndUnknownTags) {
+    std::vector<Diagnostic> d;
+    parse("a: 1\nb: !frobnicate 2\na: 3\n", d);
+    ASSERT_EQ(d.size(), 2u);
+    EXPECT_EQ(d[0].where, (Location{"r.yaml", 2, 4}));
+    EXPECT_NE(d[0].message.find("unknown tag '!frobnicate'"), std::string::npos);
+    EXPECT_EQ(d[1].str(), "r.yaml:3:1: duplicate key 'a' (first written at line 1)");
+}
+
+TEST(ReadYaml, ReportsSyntaxErrorsWithPlaceAndTabHint) {
+    std::vector<Diagnostic> d;
+    EXPECT_FALSE(read_yaml("a:\n\t- x\n", "r.yaml", d).has_value());
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].where.line, 2);
+    EXPECT_NE(d[0].message.find("tab"), std::string::npos) << d[0].message;
+
+    d.clear();
+    EXPECT_FALSE(read_yaml("a: [1, 2\nb: 3\n", "r.yaml", d).has_value());
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_NE(d[0].message.find("invalid YAML"), std::string::npos);
+}
+
+TEST(ReadYaml, RejectsEmptyFilesListsAndSeveralDocuments) {
+    std::vector<Diagnostic> d;
+    EXPECT_FALSE(read_yaml("", "r.yaml", d).has_value());
+    EXPECT_FALSE(read_yaml("- a\n- b\n", "r.yaml", d).has_value());
+    EXPECT_TRUE(read_yaml("a: 1\n---\nb: 2\n", "r.yaml", d).has_value());
+    ASSERT_EQ(d.size(), 3u);
+    EXPECT_NE(d[0].message.find("empty"), std::string::npos);
+    EXPECT_NE(d[1].message.find("not a list"), std::string::npos);
+    EXPECT_EQ(d[2].where.line, 3);
+}
+
+} // namespace
+} // namespace imgbuild::recipe
