@@ -27,6 +27,25 @@ TEST(Cli, HelpExplainsEveryCommandAndTheExitCodes) {
     EXPECT_NE(sub.out.find("RECIPE"), std::string::npos);
 }
 
+TEST(Cli, EveryCommandIsDocumented) {
+    auto help = run_imgbuild({"--help"}).out;
+    std::ifstream file(std::string(IMGBUILD_SOURCE_DIR) + "/docs/cli.md");
+    std::stringstream docs;
+    docs << file.rdbuf();
+    auto start = help.find("Subcommands:");
+    ASSERT_NE(start, std::string::npos);
+    std::istringstream lines(help.substr(start));
+    std::string line;
+    std::getline(lines, line);
+    int commands = 0;
+    while (std::getline(lines, line) && line.starts_with("  ")) {
+        std::string name = line.substr(2, line.find(' ', 2) - 2);
+        EXPECT_NE(docs.str().find("### `imgbuild " + name), std::string::npos) << name << " is not in docs/cli.md";
+        ++commands;
+    }
+    EXPECT_GE(commands, 3);
+}
+
 TEST(Cli, VersionNamesTheToolAndRevision) {
     auto result = run_imgbuild({"--version"});
     EXPECT_EQ(result.exit_code, 0);
