@@ -11,6 +11,14 @@
 
 namespace imgbuild {
 
+std::string readable_path(const std::filesystem::path& path) {
+    if (path.is_relative()) return path.lexically_normal().string();
+    std::error_code ec;
+    auto relative = path.lexically_relative(std::filesystem::current_path(ec));
+    if (ec || relative.empty() || *relative.begin() == "..") return path.string();
+    return relative.string();
+}
+
 std::optional<std::string> try_read_file(const std::filesystem::path& path, std::string& reason) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {

@@ -4,6 +4,7 @@
 #include "checks.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -11,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "imgbuild/core/files.hpp"
 #include "imgbuild/core/size.hpp"
 #include "imgbuild/core/strings.hpp"
 #include "schema.hpp"
@@ -68,13 +70,16 @@ private:
         static const std::regex placeholder(R"(\{([^{}]*)\})");
         const std::string& text = version->get_ref<const std::string&>();
         for (std::sregex_iterator it(text.begin(), text.end(), placeholder), end; it != end; ++it) {
+            static const std::vector<std::string> known = {"date", "n"};
             std::string name = (*it)[1].str();
-            if (name != "date" && name != "n")
-                report(
-                    "/version"_json_pointer,
-                    fmt::format("unknown placeholder '{{{}}}' in version (known: {{date}}, the build date, and {{n}}, "
-                                "the build number of that date)",
-                                name));
+            if (name != "date" && name != "n") {
+                auto close = closest_match(name, known);
+                report("/version"_json_pointer,
+                       fmt::format(
+                           "unknown placeholder '{{{}}}' in version{} (known: {{date}}, the build date, and {{n}}, "
+                           "the build number of that date)",
+                           name, close ? fmt::format(" (did you mean '{{{}}}'?)", *close) : ""));
+            }
         }
         if (text.find_first_of(" /\t") != std::string::npos)
             report("/version"_json_pointer, fmt::format("'version' must not contain spaces or '/', not '{}'", text));
@@ -290,24 +295,31 @@ private:
         }
     }
 
+    // users and groups: unique names and ids. `kind` is "user" or "group".
     void check_accounts(const char* list, const char* id_key) {
+        const std::string kind = std::string(list).substr(0, std::strlen(list) - 1);
         const json* accounts = get_array(pointer("/" + std::string(list)));
         if (!accounts) return;
         std::map<std::string, pointer> names;
         std::map<std::int64_t, pointer> ids;
         for (std::size_t i = 0; i < accounts->size(); ++i) {
             pointer account = pointer("/" + std::string(list)) / i;
-            if (const json* name = get_string(account / "name")) {
+            const json* name = get_string(account / "name");
+            if (name) {
                 auto [first, inserted] = names.emplace(name->get<std::string>(), account / "name");
                 if (!inserted)
-                    report(account / "name", fmt::format("'{}' is already defined at {}", name->get<std::string>(),
-                                                         m_sources.value(first->second).str()));
+                    report(account / "name",
+                           fmt::format("{} '{}' is already defined at {}", kind, name->get<std::string>(),
+                                       m_sources.value(first->second).str()));
             }
             if (const json* id = get(account / id_key, json::value_t::number_integer)) {
-                auto [first, inserted] = ids.emplace(id->get<std::int64_t>(), account / id_key);
-                if (!inserted)
-                    report(account / id_key, fmt::format("{} {} is already taken at {}", id_key, id->dump(),
-                                                         m_sources.value(first->second).str()));
+                auto [first, inserted] = ids.emplace(id->get<std::int64_t>(), account);
+                if (!inserted) {
+                    const json* owner = get_string(first->second / "name");
+                    report(account / id_key, fmt::format("{} {} is already taken by {} '{}' at {}", id_key, id->dump(),
+                                                         kind, owner ? owner->get<std::string>() : "?",
+                                                         m_sources.value(first->second / id_key).str()));
+                }
             }
         }
     }
@@ -328,12 +340,13 @@ private:
             std::error_code ec;
             auto status = fs::status(path, ec);
             bool want_dir = kind == "dir";
+            std::string shown = readable_path(path);
             if (!fs::exists(status))
-                report(at, fmt::format("{} names '{}', which does not exist", quoted(at), path));
+                report(at, fmt::format("{} names '{}', which does not exist", quoted(at), shown));
             else if (want_dir && !fs::is_directory(status))
-                report(at, fmt::format("{} names '{}', which is not a directory", quoted(at), path));
+                report(at, fmt::format("{} names '{}', which is not a directory", quoted(at), shown));
             else if (!want_dir && !fs::is_regular_file(status))
-                report(at, fmt::format("{} names '{}', which is not a regular file", quoted(at), path));
+                report(at, fmt::format("{} names '{}', which is not a regular file", quoted(at), shown));
         }
     }
 

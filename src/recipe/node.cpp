@@ -72,6 +72,12 @@ std::string_view kind_name(Node::Kind kind) {
     return "a value";
 }
 
+void collect_broken(const Node& node, std::vector<Location>& out) {
+    if (node.broken) out.push_back(node.where);
+    for (const auto& item : node.items) collect_broken(item, out);
+    for (const auto& member : node.members) collect_broken(member.value, out);
+}
+
 static nlohmann::json scalar_json(const Node& node) {
     switch (node.kind) {
     case Node::Kind::null: return nullptr;
@@ -107,7 +113,8 @@ static nlohmann::json scalar_json(const Node& node) {
 
 static nlohmann::json to_json(const Node& node, const nlohmann::json::json_pointer& pointer, const Location& key,
                               SourceMap& sources) {
-    sources.add(pointer, node.where, key);
+    bool typed = node.is_scalar() && node.kind != Node::Kind::string;
+    sources.add(pointer, node.where, key, typed ? node.text : std::string{});
     if (node.kind == Node::Kind::sequence) {
         auto array = nlohmann::json::array();
         for (std::size_t i = 0; i < node.items.size(); ++i)
@@ -127,8 +134,13 @@ nlohmann::json to_json(const Node& node, SourceMap& sources) {
     return to_json(node, nlohmann::json::json_pointer{}, node.where, sources);
 }
 
-void SourceMap::add(const nlohmann::json::json_pointer& pointer, Location value, Location key) {
-    m_entries[pointer.to_string()] = Entry{std::move(value), std::move(key)};
+void SourceMap::add(const nlohmann::json::json_pointer& pointer, Location value, Location key, std::string spelling) {
+    m_entries[pointer.to_string()] = Entry{std::move(value), std::move(key), std::move(spelling)};
+}
+
+std::string SourceMap::spelling(const nlohmann::json::json_pointer& pointer) const {
+    auto it = m_entries.find(pointer.to_string());
+    return it == m_entries.end() ? std::string{} : it->second.spelling;
 }
 
 const SourceMap::Entry* SourceMap::find_enclosing(nlohmann::json::json_pointer pointer) const {

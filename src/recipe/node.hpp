@@ -33,6 +33,9 @@ struct Node {
     std::string text; // scalars: the text as written (after variable expansion)
     std::vector<Node> items;
     std::vector<Member> members;
+    // A mapping whose content could not be read as written (e.g. it used a YAML merge key): findings
+    // about it are consequences of the error already reported, not news.
+    bool broken = false;
 
     bool is_scalar() const { return kind != Kind::sequence && kind != Kind::mapping; }
     Node* find(std::string_view key);
@@ -53,6 +56,9 @@ struct Member {
 // Sets kind (null, boolean, integer, number or string) from text and style, per YAML 1.2's core schema:
 // "yes", "on" and "0644" are not booleans or octal, unlike YAML 1.1.
 void resolve_scalar_kind(Node& node);
+
+// The locations of the broken mappings under `node`.
+void collect_broken(const Node& node, std::vector<Location>& out);
 
 // The finished tree as JSON, recording each value's and key's location under its JSON pointer.
 nlohmann::json to_json(const Node& node, SourceMap& sources);

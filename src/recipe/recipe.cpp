@@ -118,9 +118,13 @@ void add_builtins(Variables& variables, const Node& root, const fs::path& apt_di
     const Node* arch = root.find("arch");
     variables.add_builtin("arch", arch && arch->kind == Node::Kind::string ? arch->text : "x86_64", "");
     auto archives = find_debian_archives(read_apt_sources(apt_dir));
+    std::error_code ec;
+    bool configured = fs::is_directory(apt_dir, ec);
+    std::string shown = readable_path(apt_dir);
     auto missing = [&](std::string_view archive) {
+        if (!configured) return fmt::format("there is no apt configuration at {}", shown);
         return fmt::format("the host's apt sources ({0}/sources.list, {0}/sources.list.d/) name no Debian {1} archive",
-                           apt_dir.string(), archive);
+                           shown, archive);
     };
     variables.add_builtin("debian_mirror", archives.main, missing("main"));
     variables.add_builtin("debian_security_mirror", archives.security, missing("security"));
@@ -139,6 +143,8 @@ void define_recipe_vars(Variables& variables, const Node& root, std::vector<Diag
                                                member.key)});
         } else if (member.value.is_scalar() && member.value.kind != Node::Kind::null) {
             variables.define(member.key, member.value);
+        } else {
+            variables.define_invalid(member.key); // the schema says what is wrong with the value
         }
     }
 }
@@ -234,20 +240,12 @@ void apply_set_options(Node& root, Variables& variables, const std::vector<std::
             variables.define(name, Node::scalar(value, Node::Style::plain, Location{"--set " + name, 0, 0}));
         } else if (!set_recipe_path(root, name, value, diagnostics)) {
             std::vector<std::string> candidates = variables.names();
-            for (const auto& [key, _] : schema_document().at("properties").items()) candidates.push_back(key);
+            for (auto& path : known_key_paths()) candidates.push_back(std::move(path));
             diagnostics.push_back(
                 {Location{"--set " + name, 0, 0}, fmt::format("the recipe has no variable '{0}' and no key '{0}'{1}",
                                                               name, did_you_mean(name, candidates))});
         }
     }
-}
-
-// Makes a path readable in messages: relative to the working directory when it is below it.
-fs::path display_path_of(const fs::path& path) {
-    if (path.is_relative()) return path.lexically_normal();
-    std::error_code ec;
-    fs::path relative = path.lexically_relative(fs::current_path(ec));
-    return !ec && !relative.empty() && *relative.begin() != ".." ? relative : path;
 }
 
 } // namespace
@@ -262,7 +260,7 @@ Recipe load(const fs::path& path, const LoadOptions& options) {
         return RecipeError(std::move(diagnostics));
     };
 
-    fs::path display = display_path_of(path);
+    fs::path display = readable_path(path);
     Loader loader(diagnostics);
     auto root = loader.load(display, Location{display.string(), 0, 0});
     if (!root) throw fail();
@@ -299,7 +297,9 @@ Recipe load(const fs::path& path, const LoadOptions& options) {
     std::vector<Diagnostic> findings;
     validate_schema(document, sources, !document.contains("name"), findings);
     check_semantics(document, sources, findings);
-    const auto& failed = variables.failed();
+    // Findings about values whose error is reported already (an undefined variable, a merge key) are noise.
+    std::vector<Location> failed = variables.failed();
+    collect_broken(*root, failed);
     std::copy_if(findings.begin(), findings.end(), std::back_inserter(diagnostics),
                  [&](const Diagnostic& d) { return std::find(failed.begin(), failed.end(), d.where) == failed.end(); });
     if (!diagnostics.empty()) throw fail();

@@ -144,18 +144,22 @@ void collect_known_paths(const json& schema, const std::string& prefix, std::mul
     }
 }
 
+const std::multimap<std::string, std::string>& known_paths_by_key() {
+    static const auto known = [] {
+        std::multimap<std::string, std::string> paths;
+        collect_known_paths(schema_document(), "", paths);
+        return paths;
+    }();
+    return known;
+}
+
 std::string unknown_key_message(const std::string& key, const json::json_pointer& object_pointer,
                                 const json& object_schema) {
     std::string where = object_pointer.empty() ? "" : fmt::format(" in '{}'", display_path(object_pointer));
     auto names = property_names(object_schema);
     std::string hint = did_you_mean(key, names);
     if (hint.empty()) {
-        static const auto known = [] {
-            std::multimap<std::string, std::string> paths;
-            collect_known_paths(schema_document(), "", paths);
-            return paths;
-        }();
-        auto [first, last] = known.equal_range(key);
+        auto [first, last] = known_paths_by_key().equal_range(key);
         std::vector<std::string> places;
         for (auto it = first; it != last; ++it) places.push_back("'" + it->second + "'");
         if (!places.empty()) hint = fmt::format(" (did you mean {}?)", join(places, " or "));
@@ -205,14 +209,20 @@ std::vector<Finding> translate(const valijson::ValidationResults::Error& error, 
 
     if (text.starts_with("Value type not permitted") || text.starts_with("Failed to match regex") ||
         text.starts_with("Failed to match against any enum")) {
-        std::string message = fmt::format("{} must be {}, not {}", path, expectation(*schema), value_phrase(*value));
+        std::string actual = value_phrase(*value);
+        std::string written = sources.spelling(pointer);
+        if (!written.empty() && written != value->dump())
+            actual = fmt::format("{}, which YAML reads as {}", written, value_phrase(*value));
+        std::string message = fmt::format("{} must be {}, not {}", path, expectation(*schema), actual);
         if (value->is_string() && schema->contains("enum")) {
             std::vector<std::string> choices;
             for (const auto& item : schema->at("enum")) choices.push_back(item.get<std::string>());
             message += did_you_mean(value->get<std::string>(), choices);
         }
         if (value->is_number() && schema->value("type", json()) == "string")
-            message += " (put it in quotes to make it a string)";
+            message += fmt::format(" (write it in quotes: \"{}\")", written.empty() ? value->dump() : written);
+        if (value->is_boolean() && pointer.to_string().starts_with("/sysctl/"))
+            message += " (write 1 for true, 0 for false)";
         return {Finding{where, message}};
     }
     if (text.starts_with("Array should contain no fewer than") || text.starts_with("String should be no fewer than")) {
@@ -228,6 +238,13 @@ std::vector<Finding> translate(const valijson::ValidationResults::Error& error, 
 }
 
 } // namespace
+
+std::vector<std::string> known_key_paths() {
+    std::vector<std::string> paths;
+    for (const auto& [key, path] : known_paths_by_key())
+        if (path.find("[]") == std::string::npos) paths.push_back(path);
+    return paths;
+}
 
 std::vector<std::string> pointer_tokens(const nlohmann::json::json_pointer& pointer) {
     // json_pointer keeps its tokens private; its string form is "/a/b" with '~1' for '/' and '~0' for '~'.

@@ -20,6 +20,9 @@ const nlohmann::json& schema_document();
 // schema is `parent`, following $ref; nullptr when the schema says nothing about it.
 const nlohmann::json* child_schema(const nlohmann::json& parent, const std::string& key, bool index);
 
+// Every key the schema names, as dotted paths (image.size), for suggestions.
+std::vector<std::string> known_key_paths();
+
 // The reference tokens of a JSON pointer, unescaped.
 std::vector<std::string> pointer_tokens(const nlohmann::json::json_pointer& pointer);
 

@@ -53,7 +53,11 @@ void Variables::add_builtin(const std::string& name, std::optional<std::string> 
 
 void Variables::define(const std::string& name, Node value) { m_defined[name] = std::move(value); }
 
-bool Variables::known(const std::string& name) const { return m_defined.count(name) || m_builtin.count(name); }
+void Variables::define_invalid(const std::string& name) { m_invalid.insert(name); }
+
+bool Variables::known(const std::string& name) const {
+    return m_defined.count(name) || m_builtin.count(name) || m_invalid.count(name);
+}
 
 std::vector<std::string> Variables::names() const {
     std::vector<std::string> names;
@@ -66,6 +70,7 @@ std::vector<std::string> Variables::names() const {
 std::optional<std::string> Variables::value_of(const std::string& name, const Location& used_at,
                                                std::vector<Diagnostic>& diagnostics, std::vector<std::string>& stack) {
     if (auto done = m_resolved.find(name); done != m_resolved.end()) return done->second;
+    if (m_invalid.count(name) && !m_defined.count(name)) return std::nullopt;
     if (std::find(stack.begin(), stack.end(), name) != stack.end()) {
         stack.push_back(name);
         diagnostics.push_back({used_at, fmt::format("variable cycle: {}", join(stack, " → "))});
@@ -120,7 +125,7 @@ std::optional<std::string> Variables::expand_text(const std::string& text, const
         if (!std::regex_match(name, name_pattern())) {
             diagnostics.push_back({location_in_scalar(node, at),
                                    fmt::format("'${{{}}}' is not a variable name (letters, digits, '_' and '-', "
-                                               "starting with a letter)",
+                                               "starting with a letter or '_')",
                                                name)});
             ok = false;
         } else if (auto value = value_of(name, location_in_scalar(node, at), diagnostics, stack)) {

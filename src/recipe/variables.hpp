@@ -21,6 +21,10 @@ public:
     // definition replaces an earlier one.
     void define(const std::string& name, Node value);
 
+    // A variable the recipe defines with a value of the wrong kind (a list): known, but uses of it
+    // expand to nothing without a further error (the schema reports the definition).
+    void define_invalid(const std::string& name);
+
     bool known(const std::string& name) const;
     std::vector<std::string> names() const;
 
@@ -48,6 +52,7 @@ private:
     std::map<std::string, Node> m_defined;
     std::map<std::string, Builtin> m_builtin;
     std::map<std::string, std::string> m_resolved;
+    std::set<std::string> m_invalid;
     std::vector<Location> m_failed;
 };
 

@@ -4,6 +4,9 @@
 
 #include "yaml_reader.hpp"
 
+#include <algorithm>
+#include <tuple>
+
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
@@ -98,6 +101,7 @@ public:
                 const std::string& name = key.Scalar();
                 if (name == "<<") {
                     report(key_where, "YAML merge keys ('<<') are not supported: use include: to share settings");
+                    result.broken = true;
                     continue;
                 }
                 if (const auto* first = find_member(result, name)) {
@@ -121,7 +125,7 @@ public:
         try {
             documents = YAML::LoadAll(std::string(m_text));
         } catch (const YAML::Exception& e) {
-            report(at(e.mark), syntax_message(e));
+            explain_syntax_error(e);
             return std::nullopt;
         }
         if (documents.empty()) {
@@ -130,13 +134,19 @@ public:
             return std::nullopt;
         }
         if (documents.size() > 1) {
-            report(at(documents[1].Mark()),
+            report(document_start(documents[1].Mark()),
                    fmt::format("a recipe file holds one YAML document, this one holds {} "
                                "(remove the '---' separator, or split the file and use include:)",
                                documents.size()));
         }
         const YAML::Node& root = documents.front();
         Node tree = convert(root, Location{m_file, 1, 1});
+        // yaml-cpp accepts a quoted string left open until the end of the file; nothing after it was
+        // read as written, so stop here.
+        if (auto open = unclosed_quote(tree)) {
+            report(*open, "the quoted string that starts here is never closed (a closing quote is missing)");
+            return std::nullopt;
+        }
         if (tree.kind != Node::Kind::mapping) {
             report(tree.where, fmt::format("a recipe must be a mapping of keys (name: …, packages: …), not {}",
                                            kind_name(tree.kind)));
@@ -152,23 +162,164 @@ private:
         return nullptr;
     }
 
-    std::string syntax_message(const YAML::Exception& e) const {
-        std::string message = "invalid YAML: " + e.msg;
-        // yaml-cpp's words for a tab in the indentation are "illegal block entry" and the like; say why.
-        if (!e.mark.is_null()) {
-            std::size_t line_start = 0;
-            for (int line = 0; line < e.mark.line && line_start != std::string_view::npos; ++line) {
-                line_start = m_text.find('\n', line_start);
-                if (line_start != std::string_view::npos) ++line_start;
-            }
-            if (line_start != std::string_view::npos) {
-                std::string_view line = m_text.substr(line_start, m_text.find('\n', line_start) - line_start);
-                auto indent = line.substr(0, line.find_first_not_of(" \t"));
-                if (indent.find('\t') != std::string_view::npos)
-                    message += " (the line is indented with a tab; YAML allows only spaces)";
+    // The text of line `line` (0-based), without its newline.
+    std::string_view line_text(int line) const {
+        std::size_t start = 0;
+        for (int i = 0; i < line && start != std::string_view::npos; ++i) {
+            start = m_text.find('\n', start);
+            if (start != std::string_view::npos) ++start;
+        }
+        if (start == std::string_view::npos) return {};
+        return m_text.substr(start, m_text.find('\n', start) - start);
+    }
+
+    // The end of the quoted scalar that opens at `pos` (a '"' or '\''), or npos when it never closes.
+    std::size_t closing_quote(std::size_t pos) const {
+        char quote = m_text[pos];
+        for (std::size_t i = pos + 1; i < m_text.size(); ++i) {
+            if (quote == '"' && m_text[i] == '\\') {
+                ++i;
+            } else if (m_text[i] == quote) {
+                if (quote == '\'' && i + 1 < m_text.size() && m_text[i + 1] == '\'') { // '' escapes '
+                    ++i;
+                    continue;
+                }
+                return i;
             }
         }
-        return message;
+        return std::string_view::npos;
+    }
+
+    // The first quoted scalar under `node` that never closes.
+    std::optional<Location> unclosed_quote(const Node& node) const {
+        if (node.style == Node::Style::quoted && node.where.known()) {
+            std::string_view line = line_text(node.where.line - 1);
+            std::size_t line_start = static_cast<std::size_t>(line.data() - m_text.data());
+            std::size_t pos = line_start + static_cast<std::size_t>(node.where.column - 1);
+            while (pos < m_text.size() && m_text[pos] != '"' && m_text[pos] != '\'' && m_text[pos] != '\n') ++pos;
+            if (pos < m_text.size() && m_text[pos] != '\n' && closing_quote(pos) == std::string_view::npos)
+                return Location{m_file, node.where.line, static_cast<int>(pos - line_start) + 1};
+        }
+        for (const auto& item : node.items)
+            if (auto open = unclosed_quote(item)) return open;
+        for (const auto& member : node.members)
+            if (auto open = unclosed_quote(member.value)) return open;
+        return std::nullopt;
+    }
+
+    // Where a quote opens a value on `line` without closing on the same line: the usual cause of a
+    // syntax error some lines further down.
+    std::optional<int> quote_open_at_end_of_line(std::string_view line) const {
+        for (std::size_t i = 0; i < line.size(); ++i) {
+            char c = line[i];
+            if (c == '#' && (i == 0 || line[i - 1] == ' ')) return std::nullopt; // a comment
+            if (c != '"' && c != '\'') continue;
+            auto before = line.substr(0, i);
+            auto last = before.find_last_not_of(' ');
+            bool starts_value = last == std::string_view::npos ||
+                                std::string_view(":-[{,?").find(before[last]) != std::string_view::npos;
+            if (!starts_value) continue;
+            std::size_t pos = static_cast<std::size_t>(line.data() - m_text.data()) + i;
+            std::size_t end = closing_quote(pos);
+            std::size_t line_end = static_cast<std::size_t>(line.data() - m_text.data()) + line.size();
+            if (end == std::string_view::npos || end > line_end) return static_cast<int>(i);
+            i = end - static_cast<std::size_t>(line.data() - m_text.data());
+        }
+        return std::nullopt;
+    }
+
+    // The unmatched '[' or '{' before `pos`, skipping quoted text and comments.
+    std::optional<std::size_t> unmatched_bracket(std::size_t pos, char open) const {
+        char close = open == '[' ? ']' : '}';
+        std::vector<std::size_t> stack;
+        for (std::size_t i = 0; i < pos && i < m_text.size(); ++i) {
+            char c = m_text[i];
+            if (c == '#' && (i == 0 || m_text[i - 1] == ' ' || m_text[i - 1] == '\n')) {
+                i = m_text.find('\n', i);
+                if (i == std::string_view::npos) break;
+            } else if ((c == '"' || c == '\'') && i > 0 &&
+                       std::string_view(" [{,:").find(m_text[i - 1]) != std::string_view::npos) {
+                std::size_t end = closing_quote(i);
+                if (end == std::string_view::npos) break;
+                i = end;
+            } else if (c == open) {
+                stack.push_back(i);
+            } else if (c == close && !stack.empty()) {
+                stack.pop_back();
+            }
+        }
+        if (stack.empty()) return std::nullopt;
+        return stack.back();
+    }
+
+    Location location_of(std::size_t pos) const {
+        int line =
+            1 + static_cast<int>(std::count(m_text.begin(), m_text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+        std::size_t line_start = m_text.rfind('\n', pos == 0 ? 0 : pos - 1);
+        line_start = line_start == std::string_view::npos || pos == 0 ? 0 : line_start + 1;
+        return Location{m_file, line, static_cast<int>(pos - line_start) + 1};
+    }
+
+    // The '---' line that starts a document whose first value is at `mark`.
+    Location document_start(const YAML::Mark& mark) const {
+        for (int line = mark.line; line >= 0; --line)
+            if (line_text(line).starts_with("---")) return Location{m_file, line + 1, 1};
+        return at(mark);
+    }
+
+    // yaml-cpp reports where parsing failed, in parser words; say where the mistake most likely is.
+    void explain_syntax_error(const YAML::Exception& e) {
+        const std::string& what = e.msg;
+        Location failed_at = at(e.mark);
+        if (!e.mark.is_null()) {
+            // A tab in the indentation: yaml-cpp says "illegal block entry" and the like.
+            std::string_view line = line_text(e.mark.line);
+            auto indent = line.substr(0, line.find_first_not_of(" \t"));
+            if (indent.find('\t') != std::string_view::npos) {
+                report(failed_at, "invalid YAML: the line is indented with a tab; YAML allows only spaces");
+                return;
+            }
+            // A quote left open on an earlier line.
+            for (int number = 0; number <= e.mark.line; ++number) {
+                if (auto column = quote_open_at_end_of_line(line_text(number))) {
+                    report(Location{m_file, number + 1, *column + 1},
+                           fmt::format("invalid YAML: the quoted string that starts here is not closed on its line, "
+                                       "so YAML reads on and fails at line {}, column {} ({})",
+                                       failed_at.line, failed_at.column, what));
+                    return;
+                }
+            }
+            // "[a, ${b}]": unquoted, the '{' of a variable starts a flow mapping inside the list.
+            bool in_flow = line.find('[') != std::string_view::npos || line.find('{') != std::string_view::npos;
+            if (auto variable = line.find("${"); in_flow && variable != std::string_view::npos) {
+                auto end = line.find('}', variable);
+                std::string name(line.substr(variable, end == std::string_view::npos ? 2 : end - variable + 1));
+                report(Location{m_file, failed_at.line, static_cast<int>(variable) + 1},
+                       fmt::format("invalid YAML: {0} inside [...] or {{...}} must be in quotes, \"{0}\" (unquoted, "
+                                   "its '{{' starts a mapping)",
+                                   name));
+                return;
+            }
+            // A '[' or '{' that is never closed.
+            auto pos = static_cast<std::size_t>(std::max(0, e.mark.pos));
+            for (auto [open, close, noun] : {std::tuple{'[', ']', "list"}, std::tuple{'{', '}', "mapping"}}) {
+                bool flow_error =
+                    what.find(open == '[' ? "end of sequence flow" : "end of map flow") != std::string::npos;
+                if (!flow_error) continue;
+                if (auto bracket = unmatched_bracket(pos, open)) {
+                    report(location_of(*bracket),
+                           fmt::format("invalid YAML: the {} opened with '{}' here is not closed with '{}'", noun, open,
+                                       close));
+                    return;
+                }
+            }
+            if (what == "illegal map value") {
+                report(failed_at, "invalid YAML: a ':' here starts a key where none can start; check this line's "
+                                  "indentation against the lines above, or put a value containing ': ' in quotes");
+                return;
+            }
+        }
+        report(failed_at, "invalid YAML: " + what);
     }
 
     std::string_view m_text;

@@ -22,8 +22,9 @@ void expect_documented(const nlohmann::json& schema, const std::string& prefix, 
         // A mapping with keys of its own is documented through them; keys of nested mappings may be
         // documented in a combined row such as `units.enable`, `units.mask`.
         if (!property.contains("properties")) {
-            EXPECT_TRUE(docs.find("`" + path + "`") != std::string::npos || docs.find("`" + key + "`") != std::string::npos)
-            << "docs/recipe.md does not mention `" << path << "`";
+            EXPECT_TRUE(docs.find("`" + path + "`") != std::string::npos ||
+                        docs.find("`" + key + "`") != std::string::npos)
+                << "docs/recipe.md does not mention `" << path << "`";
         }
         expect_documented(property, path, docs);
     }

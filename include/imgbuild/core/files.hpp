@@ -7,6 +7,9 @@
 
 namespace imgbuild {
 
+// A path as messages show it: relative to the working directory when it is below it, else as given.
+std::string readable_path(const std::filesystem::path& path);
+
 // The whole file; throws Error "Failed to read 'PATH': reason".
 std::string read_file(const std::filesystem::path& path);
 

@@ -52,8 +52,8 @@ TEST(Schema, SuggestsEnumValuesAndQuotingForNumbers) {
                       "files: [{path: /etc/x, content: '', mode: 0644}]\n");
     ASSERT_EQ(d.size(), 2u);
     EXPECT_EQ(d[0].str(), "s.yaml:2:9: 'format' must be one of deb, rpm, not 'debb' (did you mean 'deb'?)");
-    EXPECT_EQ(d[1].str(), "s.yaml:5:43: 'files[0].mode' must be an octal mode in quotes such as \"0644\", not the "
-                          "integer 644 (put it in quotes to make it a string)");
+    EXPECT_EQ(d[1].str(), "s.yaml:5:43: 'files[0].mode' must be an octal mode in quotes such as \"0644\", not 0644, "
+                          "which YAML reads as the integer 644 (write it in quotes: \"0644\")");
 }
 
 TEST(Schema, RequiredKeysOfRecipesButNotOfProfiles) {

@@ -79,7 +79,48 @@ TEST(ReadYaml, RejectsEmptyFilesListsAndSeveralDocuments) {
     ASSERT_EQ(d.size(), 3u);
     EXPECT_NE(d[0].message.find("empty"), std::string::npos);
     EXPECT_NE(d[1].message.find("not a list"), std::string::npos);
-    EXPECT_EQ(d[2].where.line, 3);
+    EXPECT_EQ(d[2].where, (Location{"r.yaml", 2, 1})); // the '---' line
+}
+
+TEST(ReadYaml, PointsAtTheQuoteThatIsNeverClosed) {
+    std::vector<Diagnostic> d;
+    // yaml-cpp itself accepts this: the string swallows the rest of the file.
+    EXPECT_FALSE(read_yaml("name: n\ndescription: \"open\nformat: deb\n", "r.yaml", d).has_value());
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].str(),
+              "r.yaml:2:14: the quoted string that starts here is never closed (a closing quote is missing)");
+
+    d.clear();
+    EXPECT_FALSE(read_yaml("a: 'it''s fine'\nb: \"open\nc: [1]\nd: {x: \"y\"}\ne: f\n- g\n", "r.yaml", d).has_value());
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].where, (Location{"r.yaml", 2, 4})) << d[0].str();
+    EXPECT_NE(d[0].message.find("not closed on its line"), std::string::npos);
+}
+
+TEST(ReadYaml, PointsAtTheBracketThatIsNeverClosed) {
+    std::vector<Diagnostic> d;
+    EXPECT_FALSE(read_yaml("a: [1, [2], \"]\"\nb: 1\n", "r.yaml", d).has_value());
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].str(), "r.yaml:1:4: invalid YAML: the list opened with '[' here is not closed with ']'");
+}
+
+TEST(ReadYaml, ExplainsUnquotedVariablesInFlowLists) {
+    std::vector<Diagnostic> d;
+    EXPECT_FALSE(read_yaml("packages: [systemd, ${runtime}]\n", "r.yaml", d).has_value());
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].where, (Location{"r.yaml", 1, 21}));
+    EXPECT_NE(d[0].message.find("\"${runtime}\""), std::string::npos) << d[0].message;
+}
+
+TEST(ReadYaml, MergeKeysAreReportedAndTheMappingMarkedBroken) {
+    std::vector<Diagnostic> d;
+    auto node = read_yaml("a: {<<: {x: 1}, y: 2}\n", "r.yaml", d);
+    ASSERT_TRUE(node);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_TRUE(node->find("a")->broken);
+    std::vector<Location> broken;
+    collect_broken(*node, broken);
+    EXPECT_EQ(broken, std::vector<Location>{node->find("a")->where});
 }
 
 } // namespace
