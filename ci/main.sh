@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
-bash ci/build.sh
+bash ci/build.sh imgbuild
 recipe=${1:-recipes/debian11-node.yaml}
 ./build/imgbuild validate "$recipe"
 ./build/imgbuild show "$recipe"
