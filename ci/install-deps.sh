@@ -21,7 +21,7 @@ packages=(
   # verify: boot under QEMU, BIOS and UEFI
   qemu-system-x86 qemu-utils ovmf
   # bench: the reference rootfs builder
-  mmdebstrap time
+  mmdebstrap time hyperfine
 )
 
 sudo=()
