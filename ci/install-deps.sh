@@ -11,7 +11,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libvalijson-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
   libsolv-dev libsolvext-dev librpm-dev libostree-dev libglib2.0-dev
-  libcurl4-openssl-dev libarchive-dev libgpgme-dev
+  libcurl4-openssl-dev libssl-dev libarchive-dev libgpgme-dev
   # package tooling: fixture repos (rpmbuild, createrepo_c, dpkg-deb, apt-ftparchive) and signing
   rpm createrepo-c dpkg-dev apt-utils gnupg gpgv debian-archive-keyring xz-utils zstd
   # compose: ostree, the initramfs, the sandbox
@@ -22,6 +22,8 @@ packages=(
   qemu-system-x86 qemu-utils ovmf
   # bench: the reference rootfs builder
   mmdebstrap time hyperfine
+  # test fixtures: a static shell for scriptlets inside fixture root filesystems
+  busybox-static fakeroot
 )
 
 sudo=()

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "imgbuild/core/files.hpp"
 #include "imgbuild/recipe/recipe.hpp"
 
 namespace imgbuild::cli {
@@ -19,6 +20,13 @@ struct GlobalOptions {
     int verbose = 0;
     bool quiet = false;
     std::string log_format = "text";
+    std::string cache_dir; // empty: default_cache_dir()
+    bool offline = false;
+    unsigned jobs = 4;
+
+    std::filesystem::path cache() const {
+        return cache_dir.empty() ? default_cache_dir() : std::filesystem::path(cache_dir);
+    }
 
     // The recipe stage's options; IMGBUILD_APT_DIR replaces /etc/apt as the source of the built-in
     // mirror variables (for containers whose apt configuration lives elsewhere, and for tests).

@@ -46,6 +46,12 @@ int run(int argc, char** argv) {
     app.add_option("--set", global.set, "Set a variable (or a recipe key such as version, image.size): NAME=VALUE")
         ->type_name("NAME=VALUE")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--cache-dir", global.cache_dir, "Where downloads and caches live (default: ~/.cache/imgbuild)")
+        ->type_name("DIR");
+    app.add_flag("--offline", global.offline, "Use cached repository metadata and packages only");
+    app.add_option("-j,--jobs", global.jobs, "Parallel downloads and work")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 64u));
     app.add_flag("-v,--verbose", global.verbose, "More output (-vv for tracing)");
     app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors");
     app.add_option("--log-format", global.log_format, "text, or json for one JSON object per line")

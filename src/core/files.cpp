@@ -2,9 +2,14 @@
 
 #include "imgbuild/core/files.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "imgbuild/core/error.hpp"
@@ -44,6 +49,63 @@ std::string read_file(const std::filesystem::path& path) {
     auto contents = try_read_file(path, reason);
     if (!contents) throw Error("Failed to read '{}': {}", path.string(), reason);
     return std::move(*contents);
+}
+
+AtomicFile::AtomicFile(std::filesystem::path path, unsigned mode) : m_path(std::move(path)) {
+    std::random_device random;
+    auto dir = m_path.parent_path().empty() ? std::filesystem::path(".") : m_path.parent_path();
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    for (int attempt = 0; attempt < 16 && m_fd < 0; ++attempt) {
+        m_temp = dir / fmt::format(".{}.tmp-{}-{:08x}", m_path.filename().string(), getpid(), random());
+        m_fd = ::open(m_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (m_fd < 0 && errno != EEXIST) break;
+    }
+    if (m_fd < 0) throw Error("Failed to create '{}': {}", m_temp.string(), std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+    if (m_fd >= 0) ::close(m_fd);
+    if (!m_committed) ::unlink(m_temp.c_str());
+}
+
+void AtomicFile::write(std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(m_fd, data.data(), data.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error("Failed to write '{}': {}", m_temp.string(), std::strerror(errno));
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+void AtomicFile::commit() {
+    if (::fsync(m_fd) != 0) throw Error("Failed to write '{}': {}", m_temp.string(), std::strerror(errno));
+    ::close(m_fd);
+    m_fd = -1;
+    if (::rename(m_temp.c_str(), m_path.c_str()) != 0)
+        throw Error("Failed to rename '{}' to '{}': {}", m_temp.string(), m_path.string(), std::strerror(errno));
+    m_committed = true;
+    // The rename itself is durable only once the directory is synced.
+    auto dir = m_path.parent_path().empty() ? std::filesystem::path(".") : m_path.parent_path();
+    int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        ::fsync(dir_fd);
+        ::close(dir_fd);
+    }
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view contents, unsigned mode) {
+    AtomicFile file(path, mode);
+    file.write(contents);
+    file.commit();
+}
+
+std::filesystem::path default_cache_dir() {
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg == '/')
+        return std::filesystem::path(xdg) / "imgbuild";
+    if (const char* home = std::getenv("HOME"); home && *home == '/')
+        return std::filesystem::path(home) / ".cache/imgbuild";
+    return "/var/cache/imgbuild";
 }
 
 } // namespace imgbuild

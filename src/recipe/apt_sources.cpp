@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "imgbuild/core/deb822.hpp"
+#include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 
 namespace imgbuild::recipe {
@@ -51,40 +53,24 @@ void read_one_line_file(const fs::path& file, std::vector<AptSource>& out) {
     }
 }
 
-// deb822: stanzas of "Field: value" separated by blank lines; continuation lines start with a space.
+// deb822 (.sources): a stanza per source, "Types: deb", "URIs", "Suites", "Components", "Signed-By".
 void read_deb822_file(const fs::path& file, std::vector<AptSource>& out) {
-    std::ifstream stream(file);
-    std::map<std::string, std::string> stanza;
-    std::string last_field;
-    auto flush = [&] {
-        if (!stanza.empty()) {
-            auto types = words(stanza["types"]);
-            bool enabled = lowercase(stanza.count("enabled") ? stanza["enabled"] : "yes") != "no";
-            if (enabled && std::find(types.begin(), types.end(), "deb") != types.end()) {
-                for (const auto& uri : words(stanza["uris"]))
-                    out.push_back(
-                        AptSource{uri, words(stanza["suites"]), words(stanza["components"]),
-                                  words(stanza["signed-by"]).empty() ? "" : words(stanza["signed-by"]).front(), file});
-            }
-        }
-        stanza.clear();
-        last_field.clear();
-    };
-    for (std::string line; std::getline(stream, line);) {
-        if (line.starts_with('#')) continue;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) {
-            flush();
-        } else if ((line.front() == ' ' || line.front() == '\t') && !last_field.empty()) {
-            stanza[last_field] += "\n" + line;
-        } else if (auto colon = line.find(':'); colon != std::string::npos) {
-            last_field = lowercase(line.substr(0, colon));
-            std::string value = line.substr(colon + 1);
-            value.erase(0, value.find_first_not_of(" \t"));
-            value.erase(value.find_last_not_of(" \t\r") + 1);
-            stanza[last_field] = value;
-        }
-    }
-    flush();
+    std::string reason;
+    auto text = try_read_file(file, reason);
+    if (!text) return;
+    deb822::for_each_paragraph(*text, [&](const deb822::Paragraph& stanza) {
+        auto types = deb822::words(deb822::field(stanza, "Types"));
+        bool enabled = lowercase(std::string(deb822::field(stanza, "Enabled"))) != "no";
+        if (!enabled || std::find(types.begin(), types.end(), "deb") == types.end()) return;
+        auto to_strings = [](std::vector<std::string_view> views) {
+            return std::vector<std::string>(views.begin(), views.end());
+        };
+        auto signed_by = deb822::words(deb822::field(stanza, "Signed-By"));
+        for (auto uri : deb822::words(deb822::field(stanza, "URIs")))
+            out.push_back(AptSource{std::string(uri), to_strings(deb822::words(deb822::field(stanza, "Suites"))),
+                                    to_strings(deb822::words(deb822::field(stanza, "Components"))),
+                                    signed_by.empty() ? "" : std::string(signed_by.front()), file});
+    });
 }
 
 bool is_debian_suite(const std::string& suite) {

@@ -41,4 +41,27 @@ void normalize(Node& node, const nlohmann::json& schema) {
     }
 }
 
+nlohmann::json relative_paths(const nlohmann::json& json, const nlohmann::json& schema,
+                              const std::filesystem::path& base) {
+    if (json.is_object()) {
+        nlohmann::json result = nlohmann::json::object();
+        for (const auto& [key, value] : json.items()) {
+            const auto* child = child_schema(schema, key, false);
+            result[key] = child ? relative_paths(value, *child, base) : value;
+        }
+        return result;
+    }
+    if (json.is_array()) {
+        nlohmann::json result = nlohmann::json::array();
+        const auto* items = child_schema(schema, "", true);
+        for (const auto& value : json) result.push_back(items ? relative_paths(value, *items, base) : value);
+        return result;
+    }
+    if (json.is_string() && schema.contains("x-path")) {
+        std::filesystem::path path(json.get<std::string>());
+        if (path.is_absolute()) return path.lexically_relative(base).string();
+    }
+    return json;
+}
+
 } // namespace imgbuild::recipe

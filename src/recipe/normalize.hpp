@@ -1,6 +1,8 @@
 #pragma once
 // Applies the schema's own annotations to the located tree before it becomes JSON.
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "node.hpp"
@@ -11,5 +13,10 @@ namespace imgbuild::recipe {
 // x-path strings become absolute, resolved against the directory of the file that wrote them
 // (the working directory for --set values), so a profile's paths mean the same wherever it is included.
 void normalize(Node& node, const nlohmann::json& schema);
+
+// The paths of `json` (x-path values) relative to `base`, for digests that do not depend on where a
+// checkout lives.
+nlohmann::json relative_paths(const nlohmann::json& json, const nlohmann::json& schema,
+                              const std::filesystem::path& base);
 
 } // namespace imgbuild::recipe

@@ -308,6 +308,11 @@ Recipe load(const fs::path& path, const LoadOptions& options) {
     return Recipe(std::move(document), std::move(sources), path, loader.files());
 }
 
+nlohmann::json Recipe::canonical_json() const {
+    auto base = std::filesystem::absolute(m_path).parent_path().lexically_normal();
+    return relative_paths(m_json, schema_document(), base);
+}
+
 std::string_view schema() { return schema_text(); }
 
 } // namespace imgbuild::recipe

@@ -1,9 +1,11 @@
 #pragma once
-// Reading files with errors that name the file and the reason.
+// Files: reading with errors that name the file, writing that never leaves a half-written file under
+// its final name, and where imgbuild keeps its cache.
 
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace imgbuild {
 
@@ -15,5 +17,34 @@ std::string read_file(const std::filesystem::path& path);
 
 // The whole file, or nullopt with `reason` set (strerror's words) when it cannot be read.
 std::optional<std::string> try_read_file(const std::filesystem::path& path, std::string& reason);
+
+// A file written under a temporary name in the same directory and renamed into place by commit()
+// (after fsync), so readers see the old file or the whole new one. Without commit() the destructor
+// removes the temporary file: an exception or a crash leaves nothing under the final name.
+class AtomicFile {
+public:
+    explicit AtomicFile(std::filesystem::path path, unsigned mode = 0644);
+    ~AtomicFile();
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+
+    void write(std::string_view data);
+    int fd() const { return m_fd; }
+    const std::filesystem::path& temp_path() const { return m_temp; }
+    const std::filesystem::path& path() const { return m_path; }
+    void commit();
+
+private:
+    std::filesystem::path m_path;
+    std::filesystem::path m_temp;
+    int m_fd = -1;
+    bool m_committed = false;
+};
+
+// Writes `contents` to `path` through an AtomicFile (parent directories are created).
+void write_file_atomic(const std::filesystem::path& path, std::string_view contents, unsigned mode = 0644);
+
+// $XDG_CACHE_HOME/imgbuild, else ~/.cache/imgbuild (root's too), else /var/cache/imgbuild.
+std::filesystem::path default_cache_dir();
 
 } // namespace imgbuild

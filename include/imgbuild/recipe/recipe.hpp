@@ -35,6 +35,9 @@ public:
     const std::vector<std::filesystem::path>& files() const { return m_files; }
     // A profile is a fragment meant for include: (it has no name), not a recipe to build.
     bool is_profile() const { return !m_json.contains("name"); }
+    // The recipe with its paths relative to the recipe file's directory, so digests of it do not depend
+    // on where a checkout lives.
+    nlohmann::json canonical_json() const;
 
 private:
     nlohmann::json m_json;

@@ -1,0 +1,177 @@
+// Loading package lists into libsolv. Parsing Debian's bullseye main list takes most of a second; the
+// .solv file libsolv writes of it loads in tens of milliseconds, so every list is cached as .solv under
+// the digest of its content and the libsolv version (a new libsolv may change the format).
+
+#include "pool.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "imgbuild/core/download.hpp"
+#include "imgbuild/core/files.hpp"
+#include "imgbuild/core/log.hpp"
+
+namespace imgbuild::resolve {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Bump when what imgbuild stores in its caches changes.
+constexpr int cache_format = 1;
+
+fs::path solv_path(const MetadataOptions& options, const MetadataFile& file) {
+    return options.cache_dir / "solv" / fmt::format("{}-v{}-libsolv{}.solv", file.checksum.hex, cache_format, solv_version);
+}
+
+fs::path extras_path(const fs::path& solv) { return fs::path(solv.string() + ".extras.json"); }
+
+// The decompressed content of a cached package list.
+std::string decompress(const fs::path& path) {
+    wrap::File file(solv_xfopen(path.c_str(), "r"));
+    if (!file) throw FetchError("Failed to open the package list '{}'", path.string());
+    std::string content;
+    char buffer[1 << 16];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0;) content.append(buffer, n);
+    if (std::ferror(file.get())) throw FetchError("Failed to decompress the package list '{}' (is it corrupt?)", path.string());
+    return content;
+}
+
+void write_solv(Repo* repo, const fs::path& path) {
+    AtomicFile out(path);
+    wrap::File stream(fdopen(dup(out.fd()), "w"));
+    if (!stream || repo_write(repo, stream.get()) != 0) {
+        log::warn("cannot cache '{}': {}", path.string(), pool_errstr(repo->pool));
+        return;
+    }
+    if (std::fflush(stream.get()) != 0) return;
+    stream.reset();
+    out.commit();
+}
+
+} // namespace
+
+PackagePool::PackagePool(const std::string& format, const std::string& arch) : m_pool(pool_create()), m_format(format) {
+    pool_setdisttype(m_pool.get(), format == "deb" ? DISTTYPE_DEB : DISTTYPE_RPM);
+    pool_setarch(m_pool.get(), format == "deb" ? (arch == "x86_64" ? "amd64" : arch.c_str()) : arch.c_str());
+}
+
+void PackagePool::add(const RepoMetadata& repo, const MetadataOptions& options) {
+    m_repos.push_back(&repo);
+    for (const auto& file : repo.files)
+        if (file.kind == "packages" || file.kind == "primary") load_list(repo, file, options);
+}
+
+void PackagePool::load_list(const RepoMetadata& repo, const MetadataFile& file, const MetadataOptions& options) {
+    Repo* solv_repo = repo_create(m_pool.get(), repo.spec.name.c_str());
+    solv_repo->priority = repo.spec.priority;
+    solv_repo->appdata = reinterpret_cast<void*>(m_repos.size() - 1);
+    fs::path cached = solv_path(options, file);
+
+    if (wrap::File in(std::fopen(cached.c_str(), "r")); in) {
+        std::string reason;
+        auto extras = m_format == "deb" ? try_read_file(extras_path(cached), reason) : std::optional<std::string>("{}");
+        auto json = extras ? nlohmann::json::parse(*extras, nullptr, false) : nlohmann::json();
+        if (json.is_object() && repo_add_solv(solv_repo, in.get(), 0) == 0) {
+            for (const auto& name : json.value("essential", std::vector<std::string>{})) m_essential.insert(name);
+            if (json.contains("priority"))
+                for (const auto& [name, priority] : json.at("priority").items()) m_priority.emplace(name, priority.get<std::string>());
+            log::debug("repo '{}': {} packages from {}", repo.spec.name, solv_repo->nsolvables, cached.filename().string());
+            return;
+        }
+        log::warn("ignoring the damaged cache file '{}'", cached.string());
+        repo_empty(solv_repo, 1);
+    }
+
+    std::string content = decompress(file.cached);
+    if (m_format == "deb") {
+        DebianExtras extras = parse_debian_extras(content);
+        wrap::File stream(fmemopen(content.data(), content.size(), "r"));
+        if (repo_add_debpackages(solv_repo, stream.get(), REPO_NO_INTERNALIZE) != 0)
+            throw FetchError("Failed to read repo '{}' {}: {}", repo.spec.name, file.path, pool_errstr(m_pool.get()));
+        // libsolv adds one solvable per paragraph, in order: give each its download size.
+        Repodata* data = repo_last_repodata(solv_repo);
+        std::size_t index = 0;
+        for (Id id = solv_repo->start; id < solv_repo->end && index < extras.sizes.size(); ++id, ++index) {
+            if (m_pool->solvables[id].repo != solv_repo) continue;
+            if (pool_id2str(m_pool.get(), m_pool->solvables[id].name) != extras.sizes[index].first)
+                throw FetchError("Failed to read repo '{}' {}: package {} is out of order", repo.spec.name, file.path, index);
+            repodata_set_num(data, id, SOLVABLE_DOWNLOADSIZE, extras.sizes[index].second);
+        }
+        m_essential.insert(extras.essential.begin(), extras.essential.end());
+        m_priority.insert(extras.priority.begin(), extras.priority.end());
+        write_file_atomic(extras_path(cached), nlohmann::json{{"essential", extras.essential}, {"priority", extras.priority}}.dump());
+    } else {
+        wrap::File stream(fmemopen(content.data(), content.size(), "r"));
+        if (repo_add_rpmmd(solv_repo, stream.get(), nullptr, 0) != 0)
+            throw FetchError("Failed to read repo '{}' {}: {}", repo.spec.name, file.path, pool_errstr(m_pool.get()));
+    }
+    if (solv_repo->nsolvables == 0)
+        throw FetchError("Failed to read repo '{}' {}: it lists no packages (a corrupt or truncated file?)", repo.spec.name, file.path);
+    repo_internalize(solv_repo);
+    write_solv(solv_repo, cached);
+    log::debug("repo '{}': parsed {} packages from {}", repo.spec.name, solv_repo->nsolvables, file.path);
+}
+
+void PackagePool::prepare(const MetadataOptions& options) {
+    wrap::Queue needed, needed_installed;
+    pool_addfileprovides_queue(m_pool.get(), needed.get(), needed_installed.get());
+    pool_createwhatprovides(m_pool.get());
+    bool missing = false;
+    for (Id file : needed.ids())
+        if (!m_pool->whatprovidesdata[pool_whatprovides(m_pool.get(), file)]) missing = true;
+    if (!missing) return;
+
+    // A file dependency the primary lists do not provide: load the full file lists of rpm-md repos.
+    for (const auto* metadata : m_repos) {
+        std::vector<const MetadataFile*> filelists;
+        for (const auto& file : metadata->files)
+            if (file.kind == "filelists") filelists.push_back(&file);
+        if (filelists.empty()) continue;
+        fetch_files(*metadata, filelists, options);
+        for (int index = 1; index < m_pool->nrepos; ++index) {
+            Repo* repo = m_pool->repos[index];
+            if (!repo || m_repos[reinterpret_cast<std::size_t>(repo->appdata)] != metadata) continue;
+            for (const auto* file : filelists) {
+                std::string content = decompress(file->cached);
+                wrap::File stream(fmemopen(content.data(), content.size(), "r"));
+                if (repo_add_rpmmd(repo, stream.get(), "FL", REPO_EXTEND_SOLVABLES) != 0)
+                    throw FetchError("Failed to read repo '{}' {}: {}", metadata->spec.name, file->path, pool_errstr(m_pool.get()));
+                log::debug("repo '{}': loaded {} for file dependencies", metadata->spec.name, file->path);
+            }
+            repo_internalize(repo);
+        }
+    }
+    pool_addfileprovides(m_pool.get());
+    pool_createwhatprovides(m_pool.get());
+}
+
+const RepoMetadata& PackagePool::repo_of(Id solvable) const {
+    return *m_repos[reinterpret_cast<std::size_t>(m_pool->solvables[solvable].repo->appdata)];
+}
+
+int PackagePool::priority_rank(const std::string& package) const {
+    static const std::map<std::string, int> ranks = {{"required", 5}, {"important", 4}, {"standard", 3}, {"optional", 2}, {"extra", 1}};
+    auto it = m_priority.find(package);
+    if (it == m_priority.end()) return 2;
+    auto rank = ranks.find(it->second);
+    return rank == ranks.end() ? 2 : rank->second;
+}
+
+std::string PackagePool::priority(const std::string& package) const {
+    auto it = m_priority.find(package);
+    return it == m_priority.end() ? std::string{} : it->second;
+}
+
+std::string PackagePool::name(Id solvable) const { return pool_id2str(m_pool.get(), m_pool->solvables[solvable].name); }
+
+std::string PackagePool::describe(Id solvable) const {
+    const Solvable* s = &m_pool->solvables[solvable];
+    return fmt::format("{} {} ({})", pool_id2str(m_pool.get(), s->name), pool_id2str(m_pool.get(), s->evr),
+                       pool_id2str(m_pool.get(), s->arch));
+}
+
+} // namespace imgbuild::resolve
