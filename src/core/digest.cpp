@@ -48,7 +48,8 @@ std::string_view digest_name(DigestType type) {
 
 std::optional<DigestType> digest_type(std::string_view name) {
     std::string lower(name);
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (lower == "sha256") return DigestType::sha256;
     if (lower == "sha512") return DigestType::sha512;
     if (lower == "sha1" || lower == "sha") return DigestType::sha1;

@@ -48,9 +48,7 @@ void global_init() {
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::filesystem::path part_path(const std::filesystem::path& destination) {
-    return destination.string() + ".part";
-}
+std::filesystem::path part_path(const std::filesystem::path& destination) { return destination.string() + ".part"; }
 std::filesystem::path validators_path(const std::filesystem::path& destination) {
     return destination.string() + ".http";
 }
@@ -151,7 +149,8 @@ public:
         : m_requests(requests), m_options(options), m_results(requests.size()) {
         global_init();
         m_multi.reset(curl_multi_init());
-        curl_multi_setopt(m_multi.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(std::max(1u, options.parallel)));
+        curl_multi_setopt(m_multi.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                          static_cast<long>(std::max(1u, options.parallel)));
         for (std::size_t i = 0; i < requests.size(); ++i) {
             auto transfer = std::make_unique<Transfer>();
             transfer->request = &requests[i];
@@ -193,7 +192,8 @@ private:
 
     void start_ready() {
         auto now = Clock::now();
-        for (auto it = m_waiting.begin(); it != m_waiting.end() && m_running.size() < std::max(1u, m_options.parallel);) {
+        for (auto it = m_waiting.begin();
+             it != m_waiting.end() && m_running.size() < std::max(1u, m_options.parallel);) {
             if ((*it)->not_before > now) {
                 ++it;
                 continue;
@@ -243,7 +243,8 @@ private:
         curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
         curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
-        if (transfer.offset > 0) curl_easy_setopt(easy, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(transfer.offset));
+        if (transfer.offset > 0)
+            curl_easy_setopt(easy, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(transfer.offset));
         if (request.conditional) add_validators(transfer);
         curl_multi_add_handle(m_multi.get(), easy);
         return true;
@@ -288,7 +289,8 @@ private:
             Transfer* transfer = nullptr;
             curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&transfer));
             curl_multi_remove_handle(m_multi.get(), message->easy_handle);
-            auto it = std::find_if(m_running.begin(), m_running.end(), [&](const auto& t) { return t.get() == transfer; });
+            auto it =
+                std::find_if(m_running.begin(), m_running.end(), [&](const auto& t) { return t.get() == transfer; });
             auto owned = std::move(*it);
             m_running.erase(it);
             finish(std::move(owned), message->data.result);
@@ -313,7 +315,8 @@ private:
         if (transfer->too_large) {
             failure = fmt::format("it is larger than the {} bytes the metadata gives", *request.size);
         } else if (code != CURLE_OK) {
-            failure = code == CURLE_HTTP_RETURNED_ERROR ? fmt::format("HTTP {}", transfer->status) : curl_easy_strerror(code);
+            failure =
+                code == CURLE_HTTP_RETURNED_ERROR ? fmt::format("HTTP {}", transfer->status) : curl_easy_strerror(code);
             if (transient(code, transfer->status) && transfer->attempt < m_options.retries) {
                 retry(std::move(transfer), failure);
                 return;
@@ -347,8 +350,9 @@ private:
             return;
         }
         if (request.conditional && (!transfer->etag.empty() || !transfer->last_modified.empty()))
-            write_file_atomic(validators_path(request.destination),
-                              nlohmann::json{{"etag", transfer->etag}, {"last-modified", transfer->last_modified}}.dump());
+            write_file_atomic(
+                validators_path(request.destination),
+                nlohmann::json{{"etag", transfer->etag}, {"last-modified", transfer->last_modified}}.dump());
         m_results[transfer->index].bytes = transfer->received;
         ++m_progress.files_done;
         log::trace("downloaded {} ({} bytes)", transfer->label(), transfer->received);
@@ -357,8 +361,8 @@ private:
     void retry(std::unique_ptr<Transfer> transfer, const std::string& why) {
         ++transfer->attempt;
         auto delay = std::chrono::milliseconds(500) * (1 << std::min(transfer->attempt - 1, 5u));
-        log::warn("retrying {} in {} ms (attempt {} of {}): {}", transfer->label(), delay.count(), transfer->attempt + 1,
-                  m_options.retries + 1, why);
+        log::warn("retrying {} in {} ms (attempt {} of {}): {}", transfer->label(), delay.count(),
+                  transfer->attempt + 1, m_options.retries + 1, why);
         transfer->not_before = Clock::now() + delay;
         transfer->easy.reset();
         transfer->headers.reset();
@@ -369,9 +373,10 @@ private:
         if (transfer.fd >= 0) ::close(transfer.fd);
         transfer.fd = -1;
         ++m_progress.files_done;
-        m_failures.push_back(fmt::format("Failed to download {}: {}", transfer.request->label.empty()
-                                                                          ? "'" + transfer.request->url + "'"
-                                                                          : transfer.request->label + " from '" + transfer.request->url + "'",
+        m_failures.push_back(fmt::format("Failed to download {}: {}",
+                                         transfer.request->label.empty()
+                                             ? "'" + transfer.request->url + "'"
+                                             : transfer.request->label + " from '" + transfer.request->url + "'",
                                          why));
     }
 

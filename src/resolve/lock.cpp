@@ -35,7 +35,8 @@ public:
     explicit Reader(std::string file) : m_file(std::move(file)) {}
 
     template <class T>
-    T get(const json& object, const std::string& key, const std::string& where, T fallback = T{}, bool required = true) {
+    T get(const json& object, const std::string& key, const std::string& where, T fallback = T{},
+          bool required = true) {
         if (!object.is_object() || !object.contains(key)) {
             if (required) report(fmt::format("{} has no '{}'", where, key));
             return fallback;
@@ -51,7 +52,8 @@ public:
     Checksum checksum(const json& object, const std::string& key, const std::string& where) {
         std::string text = get<std::string>(object, key, where);
         auto checksum = parse_checksum(text);
-        if (!checksum && !text.empty()) report(fmt::format("'{}' of {} is not a checksum such as sha256:<hex>: '{}'", key, where, text));
+        if (!checksum && !text.empty())
+            report(fmt::format("'{}' of {} is not a checksum such as sha256:<hex>: '{}'", key, where, text));
         return checksum.value_or(Checksum{});
     }
 
@@ -80,17 +82,21 @@ json Lock::to_json() const {
         json metadata = json::array();
         for (const auto& file : repo.metadata)
             metadata.push_back({{"path", file.path}, {"checksum", checksum_json(file.checksum)}, {"size", file.size}});
-        json entry = {{"name", repo.name}, {"type", repo.type}, {"url", repo.url}, {"priority", repo.priority}, {"metadata", metadata}};
+        json entry = {{"name", repo.name},
+                      {"type", repo.type},
+                      {"url", repo.url},
+                      {"priority", repo.priority},
+                      {"metadata", metadata}};
         if (!repo.suite.empty()) entry["suite"] = repo.suite;
         if (!repo.components.empty()) entry["components"] = repo.components;
         repo_list.push_back(std::move(entry));
     }
     json package_list = json::array();
     for (const auto& package : packages) {
-        json entry = {{"name", package.name},       {"version", package.version},
-                      {"arch", package.arch},       {"repo", package.repo},
-                      {"url", package.url},         {"checksum", checksum_json(package.checksum)},
-                      {"size", package.size},       {"installed-size", package.installed_size}};
+        json entry = {{"name", package.name}, {"version", package.version},
+                      {"arch", package.arch}, {"repo", package.repo},
+                      {"url", package.url},   {"checksum", checksum_json(package.checksum)},
+                      {"size", package.size}, {"installed-size", package.installed_size}};
         if (package.epoch) entry["epoch"] = *package.epoch;
         if (package.upstream_version) entry["upstream-version"] = *package.upstream_version;
         if (package.release) entry["release"] = *package.release;
@@ -122,7 +128,8 @@ Lock lock_from_json(const json& document, const std::string& file) {
     }
     lock.version = reader.get<int>(document, "lock-version", "the lock");
     if (lock.version != Lock::current_version && lock.version != 0)
-        reader.report(fmt::format("lock-version {} is not one this imgbuild reads (it reads {})", lock.version, Lock::current_version));
+        reader.report(fmt::format("lock-version {} is not one this imgbuild reads (it reads {})", lock.version,
+                                  Lock::current_version));
     json recipe = document.value("recipe", json::object());
     lock.recipe_name = reader.get<std::string>(recipe, "name", "'recipe'");
     lock.recipe_digest = reader.get<std::string>(recipe, "digest", "'recipe'");
@@ -153,7 +160,8 @@ Lock lock_from_json(const json& document, const std::string& file) {
     json packages = reader.get<json>(document, "packages", "the lock", json::array());
     for (std::size_t i = 0; i < packages.size(); ++i) {
         const json& entry = packages[i];
-        std::string where = fmt::format("packages[{}]{}", i, entry.is_object() && entry.contains("name") ? " (" + entry["name"].dump() + ")" : "");
+        std::string where = fmt::format(
+            "packages[{}]{}", i, entry.is_object() && entry.contains("name") ? " (" + entry["name"].dump() + ")" : "");
         LockedPackage package;
         package.name = reader.get<std::string>(entry, "name", where);
         package.version = reader.get<std::string>(entry, "version", where);
@@ -163,10 +171,12 @@ Lock lock_from_json(const json& document, const std::string& file) {
         package.checksum = reader.checksum(entry, "checksum", where);
         package.size = reader.get<std::uint64_t>(entry, "size", where);
         package.installed_size = reader.get<std::uint64_t>(entry, "installed-size", where, 0, false);
-        if (entry.is_object() && entry.contains("epoch")) package.epoch = reader.get<std::int64_t>(entry, "epoch", where);
+        if (entry.is_object() && entry.contains("epoch"))
+            package.epoch = reader.get<std::int64_t>(entry, "epoch", where);
         if (entry.is_object() && entry.contains("upstream-version"))
             package.upstream_version = reader.get<std::string>(entry, "upstream-version", where);
-        if (entry.is_object() && entry.contains("release")) package.release = reader.get<std::string>(entry, "release", where);
+        if (entry.is_object() && entry.contains("release"))
+            package.release = reader.get<std::string>(entry, "release", where);
         package.essential = reader.get<bool>(entry, "essential", where, false, false);
         package.priority = reader.get<std::string>(entry, "priority", where, "", false);
         lock.packages.push_back(std::move(package));
@@ -186,7 +196,8 @@ Lock read_lock(const std::filesystem::path& path) {
     } catch (const json::parse_error& e) {
         // nlohmann names the byte; people and editors want line and column.
         std::size_t byte = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text->size());
-        int line = 1 + static_cast<int>(std::count(text->begin(), text->begin() + static_cast<std::ptrdiff_t>(byte), '\n'));
+        int line =
+            1 + static_cast<int>(std::count(text->begin(), text->begin() + static_cast<std::ptrdiff_t>(byte), '\n'));
         auto line_start = text->rfind('\n', byte == 0 ? 0 : byte - 1);
         int column = static_cast<int>(byte - (line_start == std::string::npos || byte == 0 ? 0 : line_start + 1)) + 1;
         std::string what = e.what();
@@ -198,7 +209,8 @@ Lock read_lock(const std::filesystem::path& path) {
 
 LockDiff diff_locks(const Lock& before, const Lock& after) {
     wrap::PoolPtr pool(pool_create());
-    pool_setdisttype(pool.get(), (after.format.empty() ? before.format : after.format) == "rpm" ? DISTTYPE_RPM : DISTTYPE_DEB);
+    pool_setdisttype(pool.get(),
+                     (after.format.empty() ? before.format : after.format) == "rpm" ? DISTTYPE_RPM : DISTTYPE_DEB);
     std::map<std::pair<std::string, std::string>, const LockedPackage*> old_packages, new_packages;
     for (const auto& package : before.packages) old_packages[key_of(package)] = &package;
     for (const auto& package : after.packages) new_packages[key_of(package)] = &package;
@@ -211,7 +223,8 @@ LockDiff diff_locks(const Lock& before, const Lock& after) {
         }
         const LockedPackage* new_package = it->second;
         PackageChange change{key.first, key.second, old_package->version, new_package->version};
-        int order = pool_evrcmp_str(pool.get(), old_package->version.c_str(), new_package->version.c_str(), EVRCMP_COMPARE);
+        int order =
+            pool_evrcmp_str(pool.get(), old_package->version.c_str(), new_package->version.c_str(), EVRCMP_COMPARE);
         if (order < 0)
             diff.upgraded.push_back(change);
         else if (order > 0)
@@ -229,7 +242,8 @@ std::string format_diff(const LockDiff& diff) {
     auto section = [&](const char* title, const std::vector<PackageChange>& changes, bool both) {
         for (const auto& change : changes) {
             if (both)
-                text += fmt::format("{:<11} {} {} → {} ({})\n", title, change.name, change.old_version, change.new_version, change.arch);
+                text += fmt::format("{:<11} {} {} → {} ({})\n", title, change.name, change.old_version,
+                                    change.new_version, change.arch);
             else
                 text += fmt::format("{:<11} {} {} ({})\n", title, change.name,
                                     change.new_version.empty() ? change.old_version : change.new_version, change.arch);

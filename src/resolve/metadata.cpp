@@ -33,7 +33,8 @@ std::string strip_slash(std::string url) {
 
 // Per-repo cache directory: the name for people, a digest of what identifies the repo for uniqueness.
 fs::path repo_dir(const MetadataOptions& options, const RepoSpec& spec) {
-    std::string identity = fmt::format("{}|{}|{}|{}|{}", spec.type, spec.url, spec.suite, fmt::join(spec.components, ","), spec.arch);
+    std::string identity =
+        fmt::format("{}|{}|{}|{}|{}", spec.type, spec.url, spec.suite, fmt::join(spec.components, ","), spec.arch);
     return options.cache_dir / "repos" / fmt::format("{}-{}", spec.name, sha256_hex(identity).substr(0, 16));
 }
 
@@ -56,7 +57,8 @@ bool is_url(const std::string& text) { return text.find("://") != std::string::n
 
 fs::path key_path(const MetadataOptions& options, const RepoSpec& spec) {
     if (spec.type == "deb") return spec.keyring;
-    if (is_url(spec.gpgkey)) return options.cache_dir / "keys" / fmt::format("{}.asc", sha256_hex(spec.gpgkey).substr(0, 16));
+    if (is_url(spec.gpgkey))
+        return options.cache_dir / "keys" / fmt::format("{}.asc", sha256_hex(spec.gpgkey).substr(0, 16));
     return spec.gpgkey;
 }
 
@@ -72,11 +74,13 @@ std::string verified_content(const RepoSpec& spec, const fs::path& dir, const fs
                              const std::string& signature) {
     std::string label = fmt::format("repo '{}' {}", spec.name, index_name(spec));
     std::string keys = read_or_throw(key, fmt::format("the key of repo '{}'", spec.name));
-    nlohmann::json stamp = {{"index", sha256_hex(index)}, {"signature", sha256_hex(signature)}, {"keys", sha256_hex(keys)}};
+    nlohmann::json stamp = {
+        {"index", sha256_hex(index)}, {"signature", sha256_hex(signature)}, {"keys", sha256_hex(keys)}};
     fs::path stamp_path = dir / "verified.json";
     fs::path content_path = dir / "verified-content";
     std::string reason;
-    if (auto previous = try_read_file(stamp_path, reason); previous && nlohmann::json::parse(*previous, nullptr, false) == stamp) {
+    if (auto previous = try_read_file(stamp_path, reason);
+        previous && nlohmann::json::parse(*previous, nullptr, false) == stamp) {
         if (auto content = try_read_file(content_path, reason)) return std::move(*content);
     }
     Verifier verifier(key);
@@ -129,8 +133,8 @@ void plan_debian(RepoMetadata& repo, const std::string& release) {
             std::string path = fmt::format("dists/{}/{}", spec.suite, relative);
             MetadataFile file{"packages", path, path, it->second.first, it->second.second, {}};
             if (by_hash)
-                file.download_path = fmt::format("dists/{}/{}/binary-{}/by-hash/SHA256/{}", spec.suite, component, spec.arch,
-                                        it->second.first.hex);
+                file.download_path = fmt::format("dists/{}/{}/binary-{}/by-hash/SHA256/{}", spec.suite, component,
+                                                 spec.arch, it->second.first.hex);
             repo.files.push_back(std::move(file));
             found = true;
             break;
@@ -195,7 +199,8 @@ std::vector<RepoSpec> repo_specs(const recipe::Recipe& recipe) {
         spec.arch = spec.type == "deb" ? (arch == "x86_64" ? "amd64" : arch) : arch;
         spec.where = recipe.sources().value(nlohmann::json::json_pointer("/repos") / i);
         if (!has_key)
-            log::warn("repo '{}' has no {}: its metadata is not verified", spec.name, spec.type == "deb" ? "keyring" : "gpgkey");
+            log::warn("repo '{}' has no {}: its metadata is not verified", spec.name,
+                      spec.type == "deb" ? "keyring" : "gpgkey");
         else if (!spec.gpgcheck)
             log::warn("repo '{}' has gpgcheck: false: its metadata is not verified", spec.name);
         (void)format;
@@ -212,10 +217,15 @@ std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, con
         std::string label = fmt::format("repo '{}' {}", spec.name, index_name(spec));
         requests.push_back({spec.url + "/" + index_path(spec), dir / index_name(spec), {}, {}, true, label});
         if (spec.type == "rpm-md" && spec.gpgcheck) {
-            requests.push_back({spec.url + "/" + index_path(spec) + ".asc", dir / "repomd.xml.asc", {}, {}, true,
+            requests.push_back({spec.url + "/" + index_path(spec) + ".asc",
+                                dir / "repomd.xml.asc",
+                                {},
+                                {},
+                                true,
                                 fmt::format("repo '{}' repomd.xml.asc", spec.name)});
             if (is_url(spec.gpgkey))
-                requests.push_back({spec.gpgkey, key_path(options, spec), {}, {}, true, fmt::format("repo '{}' gpgkey", spec.name)});
+                requests.push_back(
+                    {spec.gpgkey, key_path(options, spec), {}, {}, true, fmt::format("repo '{}' gpgkey", spec.name)});
         }
     }
     if (options.offline) {
@@ -234,11 +244,15 @@ std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, con
             fs::path dir = repo_dir(options, spec);
             fs::path index_file = dir / index_name(spec);
             std::string index = read_or_throw(index_file, fmt::format("repo '{}' {}", spec.name, index_name(spec)));
-            RepoMetadata repo{spec, LockedMetadata{index_path(spec), Checksum{DigestType::sha256, sha256_hex(index)}, index.size()},
-                              {}, 0};
+            RepoMetadata repo{
+                spec,
+                LockedMetadata{index_path(spec), Checksum{DigestType::sha256, sha256_hex(index)}, index.size()},
+                {},
+                0};
             std::string content = index;
             if (spec.gpgcheck) {
-                std::string signature = spec.type == "rpm-md" ? read_or_throw(dir / "repomd.xml.asc", "repomd.xml.asc") : "";
+                std::string signature =
+                    spec.type == "rpm-md" ? read_or_throw(dir / "repomd.xml.asc", "repomd.xml.asc") : "";
                 content = verified_content(spec, dir, key_path(options, spec), index, signature);
             }
             if (spec.type == "deb")
@@ -259,8 +273,9 @@ std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, con
             file.cached = metadata_path(options, file.checksum, file.path);
             if (file.kind == "filelists" || fs::exists(file.cached)) continue; // filelists: only when needed
             if (options.offline)
-                throw FetchError("Failed to resolve offline: repo '{}' {} is not in the cache; run once without --offline",
-                                 repo.spec.name, file.path);
+                throw FetchError(
+                    "Failed to resolve offline: repo '{}' {} is not in the cache; run once without --offline",
+                    repo.spec.name, file.path);
             lists.push_back({repo.spec.url + "/" + file.download_path, file.cached, file.checksum,
                              file.size ? std::optional(file.size) : std::nullopt, false,
                              fmt::format("repo '{}' {}", repo.spec.name, fs::path(file.path).filename().string())});
@@ -273,7 +288,8 @@ std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, con
     return result;
 }
 
-void fetch_files(const RepoMetadata& repo, const std::vector<const MetadataFile*>& files, const MetadataOptions& options) {
+void fetch_files(const RepoMetadata& repo, const std::vector<const MetadataFile*>& files,
+                 const MetadataOptions& options) {
     std::vector<DownloadRequest> requests;
     for (const auto* file : files) {
         if (fs::exists(file->cached)) continue;

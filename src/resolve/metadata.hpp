@@ -34,8 +34,8 @@ struct RepoSpec {
 std::vector<RepoSpec> repo_specs(const recipe::Recipe& recipe);
 
 struct MetadataFile {
-    std::string kind; // packages (deb), primary, filelists (rpm-md)
-    std::string path; // relative to the repo URL
+    std::string kind;          // packages (deb), primary, filelists (rpm-md)
+    std::string path;          // relative to the repo URL
     std::string download_path; // where to fetch it (Debian's by-hash location when the suite offers it)
     Checksum checksum;
     std::uint64_t size = 0;
@@ -60,7 +60,8 @@ struct MetadataOptions {
 std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, const MetadataOptions& options);
 
 // Fetches `files` of `repo` (those not cached yet): rpm-md filelists, which only file dependencies need.
-void fetch_files(const RepoMetadata& repo, const std::vector<const MetadataFile*>& files, const MetadataOptions& options);
+void fetch_files(const RepoMetadata& repo, const std::vector<const MetadataFile*>& files,
+                 const MetadataOptions& options);
 
 // Debian: the names of Essential: yes packages and the Priority of each package that has one other
 // than "optional", from a decompressed Packages file.

@@ -24,7 +24,8 @@ namespace fs = std::filesystem;
 constexpr int cache_format = 1;
 
 fs::path solv_path(const MetadataOptions& options, const MetadataFile& file) {
-    return options.cache_dir / "solv" / fmt::format("{}-v{}-libsolv{}.solv", file.checksum.hex, cache_format, solv_version);
+    return options.cache_dir / "solv" /
+           fmt::format("{}-v{}-libsolv{}.solv", file.checksum.hex, cache_format, solv_version);
 }
 
 fs::path extras_path(const fs::path& solv) { return fs::path(solv.string() + ".extras.json"); }
@@ -36,7 +37,8 @@ std::string decompress(const fs::path& path) {
     std::string content;
     char buffer[1 << 16];
     for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0;) content.append(buffer, n);
-    if (std::ferror(file.get())) throw FetchError("Failed to decompress the package list '{}' (is it corrupt?)", path.string());
+    if (std::ferror(file.get()))
+        throw FetchError("Failed to decompress the package list '{}' (is it corrupt?)", path.string());
     return content;
 }
 
@@ -78,8 +80,10 @@ void PackagePool::load_list(const RepoMetadata& repo, const MetadataFile& file, 
         if (json.is_object() && repo_add_solv(solv_repo, in.get(), 0) == 0) {
             for (const auto& name : json.value("essential", std::vector<std::string>{})) m_essential.insert(name);
             if (json.contains("priority"))
-                for (const auto& [name, priority] : json.at("priority").items()) m_priority.emplace(name, priority.get<std::string>());
-            log::debug("repo '{}': {} packages from {}", repo.spec.name, solv_repo->nsolvables, cached.filename().string());
+                for (const auto& [name, priority] : json.at("priority").items())
+                    m_priority.emplace(name, priority.get<std::string>());
+            log::debug("repo '{}': {} packages from {}", repo.spec.name, solv_repo->nsolvables,
+                       cached.filename().string());
             return;
         }
         log::warn("ignoring the damaged cache file '{}'", cached.string());
@@ -98,19 +102,22 @@ void PackagePool::load_list(const RepoMetadata& repo, const MetadataFile& file, 
         for (Id id = solv_repo->start; id < solv_repo->end && index < extras.sizes.size(); ++id, ++index) {
             if (m_pool->solvables[id].repo != solv_repo) continue;
             if (pool_id2str(m_pool.get(), m_pool->solvables[id].name) != extras.sizes[index].first)
-                throw FetchError("Failed to read repo '{}' {}: package {} is out of order", repo.spec.name, file.path, index);
+                throw FetchError("Failed to read repo '{}' {}: package {} is out of order", repo.spec.name, file.path,
+                                 index);
             repodata_set_num(data, id, SOLVABLE_DOWNLOADSIZE, extras.sizes[index].second);
         }
         m_essential.insert(extras.essential.begin(), extras.essential.end());
         m_priority.insert(extras.priority.begin(), extras.priority.end());
-        write_file_atomic(extras_path(cached), nlohmann::json{{"essential", extras.essential}, {"priority", extras.priority}}.dump());
+        write_file_atomic(extras_path(cached),
+                          nlohmann::json{{"essential", extras.essential}, {"priority", extras.priority}}.dump());
     } else {
         wrap::File stream(fmemopen(content.data(), content.size(), "r"));
         if (repo_add_rpmmd(solv_repo, stream.get(), nullptr, 0) != 0)
             throw FetchError("Failed to read repo '{}' {}: {}", repo.spec.name, file.path, pool_errstr(m_pool.get()));
     }
     if (solv_repo->nsolvables == 0)
-        throw FetchError("Failed to read repo '{}' {}: it lists no packages (a corrupt or truncated file?)", repo.spec.name, file.path);
+        throw FetchError("Failed to read repo '{}' {}: it lists no packages (a corrupt or truncated file?)",
+                         repo.spec.name, file.path);
     repo_internalize(solv_repo);
     write_solv(solv_repo, cached);
     log::debug("repo '{}': parsed {} packages from {}", repo.spec.name, solv_repo->nsolvables, file.path);
@@ -139,7 +146,8 @@ void PackagePool::prepare(const MetadataOptions& options) {
                 std::string content = decompress(file->cached);
                 wrap::File stream(fmemopen(content.data(), content.size(), "r"));
                 if (repo_add_rpmmd(repo, stream.get(), "FL", REPO_EXTEND_SOLVABLES) != 0)
-                    throw FetchError("Failed to read repo '{}' {}: {}", metadata->spec.name, file->path, pool_errstr(m_pool.get()));
+                    throw FetchError("Failed to read repo '{}' {}: {}", metadata->spec.name, file->path,
+                                     pool_errstr(m_pool.get()));
                 log::debug("repo '{}': loaded {} for file dependencies", metadata->spec.name, file->path);
             }
             repo_internalize(repo);
@@ -154,7 +162,8 @@ const RepoMetadata& PackagePool::repo_of(Id solvable) const {
 }
 
 int PackagePool::priority_rank(const std::string& package) const {
-    static const std::map<std::string, int> ranks = {{"required", 5}, {"important", 4}, {"standard", 3}, {"optional", 2}, {"extra", 1}};
+    static const std::map<std::string, int> ranks = {
+        {"required", 5}, {"important", 4}, {"standard", 3}, {"optional", 2}, {"extra", 1}};
     auto it = m_priority.find(package);
     if (it == m_priority.end()) return 2;
     auto rank = ranks.find(it->second);

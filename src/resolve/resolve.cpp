@@ -24,7 +24,8 @@ std::vector<PackageRequest> requests(const recipe::Recipe& recipe, const char* k
     std::vector<PackageRequest> result;
     const auto& list = recipe.json().value(key, json::array());
     for (std::size_t i = 0; i < list.size(); ++i)
-        result.push_back({list[i].get<std::string>(), recipe.sources().value(json::json_pointer("/" + std::string(key)) / i)});
+        result.push_back(
+            {list[i].get<std::string>(), recipe.sources().value(json::json_pointer("/" + std::string(key)) / i)});
     return result;
 }
 
@@ -103,7 +104,8 @@ std::string inputs_digest(const recipe::Recipe& recipe) {
 Lock resolve(const recipe::Recipe& recipe, const ResolveOptions& options) {
     const json& document = recipe.json();
     if (recipe.is_profile())
-        throw UsageError("'{}' is a profile (it has no name:); resolve a recipe that includes it", recipe.path().string());
+        throw UsageError("'{}' is a profile (it has no name:); resolve a recipe that includes it",
+                         recipe.path().string());
 
     MetadataOptions metadata_options{options.cache_dir, options.offline, options.parallel};
     std::vector<RepoMetadata> metadata;
@@ -144,7 +146,8 @@ Lock resolve(const recipe::Recipe& recipe, const ResolveOptions& options) {
     if (options.previous) {
         input.keep = options.previous;
         for (const auto& name : options.update) {
-            bool asked = std::any_of(input.install.begin(), input.install.end(), [&](const auto& r) { return r.spec == name; });
+            bool asked =
+                std::any_of(input.install.begin(), input.install.end(), [&](const auto& r) { return r.spec == name; });
             if (!options.previous->find(name) && !asked)
                 throw UsageError("cannot update '{}': it is not in the lock (nor in the recipe's packages)", name);
             input.update.insert(name);
@@ -162,7 +165,8 @@ Lock resolve(const recipe::Recipe& recipe, const ResolveOptions& options) {
     lock.arch = arch;
     lock.source_date_epoch = source_date_epoch(metadata);
     for (const auto& repo : metadata) {
-        LockedRepo locked{repo.spec.name, repo.spec.type, repo.spec.url, repo.spec.suite, {}, repo.spec.priority, {repo.index}};
+        LockedRepo locked{repo.spec.name,     repo.spec.type, repo.spec.url, repo.spec.suite, {},
+                          repo.spec.priority, {repo.index}};
         if (repo.spec.type == "deb") locked.components = repo.spec.components;
         for (const auto& file : repo.files)
             if (file.kind != "filelists" || std::filesystem::exists(file.cached))

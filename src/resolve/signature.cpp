@@ -4,9 +4,11 @@
 
 #include "signature.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,8 +27,14 @@ struct Verifier::State {
 
     ~State() {
         context.reset();
+        // A gpg that gpgme has not reaped yet may still hold the directory for a moment.
         std::error_code ec;
-        std::filesystem::remove_all(home, ec);
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            std::filesystem::remove_all(home, ec);
+            if (!ec && !std::filesystem::exists(home, ec)) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        log::debug("could not remove the GnuPG home '{}': {}", home.string(), ec.message());
     }
 };
 
@@ -52,11 +60,16 @@ Verifier::Verifier(const std::filesystem::path& keyring) : m_state(std::make_uni
     std::string home = (std::filesystem::temp_directory_path() / "imgbuild-gnupg-XXXXXX").string();
     if (!mkdtemp(home.data())) throw Error("Failed to create a GnuPG home: {}", std::strerror(errno));
     m_state->home = home;
+    // The home is ours alone and removed afterwards: no agent, no lock files, no random seed, so no gpg
+    // process still writing into it when gpgme returns (gpgme does not wait for gpg to exit).
+    write_file_atomic(std::filesystem::path(home) / "gpg.conf", "no-autostart\nlock-never\nno-random-seed-file\n",
+                      0600);
 
     gpgme_ctx_t context = nullptr;
     wrap::gpgme_check(gpgme_new(&context), "start gpgme");
     m_state->context.reset(context);
-    wrap::gpgme_check(gpgme_ctx_set_engine_info(context, GPGME_PROTOCOL_OpenPGP, nullptr, home.c_str()), "set the GnuPG home");
+    wrap::gpgme_check(gpgme_ctx_set_engine_info(context, GPGME_PROTOCOL_OpenPGP, nullptr, home.c_str()),
+                      "set the GnuPG home");
     gpgme_set_offline(context, 1);
 
     auto data = wrap::gpgme_data_of(*keys);
@@ -91,7 +104,8 @@ std::string Verifier::verify_clearsigned(std::string_view text, const std::strin
         seen.push_back(describe(signature));
     }
     throw FetchError("Failed to verify {}: no good signature by a key in '{}'{}", what, m_keyring.string(),
-                     seen.empty() ? std::string(" (it has no signature)") : fmt::format(" (signatures: {})", fmt::join(seen, ", ")));
+                     seen.empty() ? std::string(" (it has no signature)")
+                                  : fmt::format(" (signatures: {})", fmt::join(seen, ", ")));
 }
 
 void Verifier::verify_detached(std::string_view data, std::string_view signature, const std::string& what) const {
@@ -103,11 +117,13 @@ void Verifier::verify_detached(std::string_view data, std::string_view signature
     gpgme_verify_result_t result = gpgme_op_verify_result(m_state->context.get());
     std::vector<std::string> seen;
     for (gpgme_signature_t sig = result ? result->signatures : nullptr; sig; sig = sig->next) {
-        if (gpgme_err_code(sig->status) == GPG_ERR_NO_ERROR && sig->fpr && m_state->fingerprints.count(sig->fpr)) return;
+        if (gpgme_err_code(sig->status) == GPG_ERR_NO_ERROR && sig->fpr && m_state->fingerprints.count(sig->fpr))
+            return;
         seen.push_back(describe(sig));
     }
     throw FetchError("Failed to verify {}: no good signature by a key in '{}'{}", what, m_keyring.string(),
-                     seen.empty() ? std::string(" (no signature)") : fmt::format(" (signatures: {})", fmt::join(seen, ", ")));
+                     seen.empty() ? std::string(" (no signature)")
+                                  : fmt::format(" (signatures: {})", fmt::join(seen, ", ")));
 }
 
 } // namespace imgbuild::resolve

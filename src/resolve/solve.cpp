@@ -37,16 +37,32 @@ wrap::Queue select(const PackagePool& pool, const std::string& spec) {
     return selection;
 }
 
+std::vector<Id> providers(Pool* pool, Id dep) {
+    std::vector<Id> result;
+    for (Id* p = pool->whatprovidesdata + pool_whatprovides(pool, dep); *p; ++p) result.push_back(*p);
+    return result;
+}
+
 std::string unknown_package(const PackagePool& pool, const PackageRequest& request) {
+    Pool* p = pool.get();
+    std::string name = request.spec.substr(0, request.spec.find_first_of(" <=>"));
+    // The name exists, but not in the version asked for: say which versions there are.
+    if (Id id = pool_str2id(p, name.c_str(), 0)) {
+        std::set<std::string> available;
+        for (Id candidate : providers(p, id))
+            if (p->solvables[candidate].name == id) available.insert(pool_id2str(p, p->solvables[candidate].evr));
+        if (!available.empty())
+            return fmt::format("{}: no repo has a package '{}' (the repos have {} {})", request.where.str(),
+                               request.spec, name, fmt::join(available, ", "));
+    }
     std::vector<std::string> names;
     std::set<Id> seen;
-    Pool* p = pool.get();
     for (Id id = 2; id < p->nsolvables; ++id) {
         const Solvable* s = p->solvables + id;
         if (s->repo && seen.insert(s->name).second) names.push_back(pool_id2str(p, s->name));
     }
-    std::string name = request.spec.substr(0, request.spec.find_first_of(" <=>"));
-    return fmt::format("{}: no repo has a package '{}'{}", request.where.str(), request.spec, did_you_mean(name, names));
+    return fmt::format("{}: no repo has a package '{}'{}", request.where.str(), request.spec,
+                       did_you_mean(name, names));
 }
 
 // Every alternative of a dependency "a | b | c" in order (libsolv nests them to the right).
@@ -60,12 +76,6 @@ void alternatives(const Pool* pool, Id dep, std::vector<Id>& out) {
         }
     }
     out.push_back(dep);
-}
-
-std::vector<Id> providers(Pool* pool, Id dep) {
-    std::vector<Id> result;
-    for (Id* p = pool->whatprovidesdata + pool_whatprovides(pool, dep); *p; ++p) result.push_back(*p);
-    return result;
 }
 
 class Jobs {
@@ -142,9 +152,8 @@ std::vector<std::pair<Id, Id>> apt_choices(const PackagePool& pool, const std::v
             alternatives(p, dep, choices);
             if (choices.size() > 1) {
                 // "a | b": apt takes a, unless a package the recipe asks for already satisfies one of them.
-                bool satisfied_by_request = std::any_of(choices.begin(), choices.end(), [&](Id choice) {
-                    return any_in(providers(p, choice), requested);
-                });
+                bool satisfied_by_request = std::any_of(
+                    choices.begin(), choices.end(), [&](Id choice) { return any_in(providers(p, choice), requested); });
                 auto first = providers(p, choices.front());
                 if (satisfied_by_request || first.empty() || any_in(first, chosen)) continue;
                 favour(SOLVER_FAVOR | SOLVER_SOLVABLE_PROVIDES, choices.front());
@@ -154,12 +163,14 @@ std::vector<std::pair<Id, Id>> apt_choices(const PackagePool& pool, const std::v
             auto candidates = providers(p, dep);
             if (candidates.size() < 2 || any_in(candidates, requested)) continue;
             Id name = wrap::is_reldep(dep) ? wrap::reldep(p, dep)->name : dep;
-            bool real = std::any_of(candidates.begin(), candidates.end(), [&](Id c) { return p->solvables[c].name == name; });
+            bool real =
+                std::any_of(candidates.begin(), candidates.end(), [&](Id c) { return p->solvables[c].name == name; });
             if (real) continue;
             Id best = candidates.front();
             for (Id c : candidates)
                 if (pool.priority_rank(pool.name(c)) > pool.priority_rank(pool.name(best))) best = c;
-            auto installed_provider = std::find_if(candidates.begin(), candidates.end(), [&](Id c) { return chosen.count(c); });
+            auto installed_provider =
+                std::find_if(candidates.begin(), candidates.end(), [&](Id c) { return chosen.count(c); });
             if (installed_provider != candidates.end() &&
                 pool.priority_rank(pool.name(*installed_provider)) < pool.priority_rank(pool.name(best)))
                 favour(SOLVER_FAVOR | SOLVER_SOLVABLE_NAME, p->solvables[best].name);
@@ -174,7 +185,8 @@ std::optional<Id> find_exact(const PackagePool& pool, const LockedPackage& packa
     if (!name) return std::nullopt;
     for (Id* candidate = p->whatprovidesdata + pool_whatprovides(p, name); *candidate; ++candidate) {
         const Solvable* s = p->solvables + *candidate;
-        if (s->name != name || package.version != pool_id2str(p, s->evr) || package.arch != pool_id2str(p, s->arch)) continue;
+        if (s->name != name || package.version != pool_id2str(p, s->evr) || package.arch != pool_id2str(p, s->arch))
+            continue;
         if (!match_checksum) return *candidate;
         Id type = 0;
         const char* checksum = solvable_lookup_checksum(const_cast<Solvable*>(s), SOLVABLE_CHECKSUM, &type);
@@ -209,7 +221,8 @@ std::vector<Id> solve(const PackagePool& pool, const SolveInput& input) {
             log::warn("{}: exclude '{}' matches no package of the repos", request.where.str(), request.spec);
             continue;
         }
-        jobs.add_selection(selection, SOLVER_LOCK, fmt::format("exclude '{}' at {}", request.spec, request.where.str()));
+        jobs.add_selection(selection, SOLVER_LOCK,
+                           fmt::format("exclude '{}' at {}", request.spec, request.where.str()));
         wrap::Queue solvables;
         selection_solvables(p, selection.get(), solvables.get());
         for (Id id : solvables.ids()) excluded_names.insert(pool.name(id));
@@ -220,7 +233,12 @@ std::vector<Id> solve(const PackagePool& pool, const SolveInput& input) {
             unknown.push_back(unknown_package(pool, request));
             continue;
         }
-        jobs.add_selection(selection, SOLVER_FAVOR, fmt::format("prefer '{}' at {}", request.spec, request.where.str()));
+        jobs.add_selection(selection, SOLVER_FAVOR,
+                           fmt::format("prefer '{}' at {}", request.spec, request.where.str()));
+        // A choice the recipe made stands: apt's defaults do not override it.
+        wrap::Queue solvables;
+        selection_solvables(p, selection.get(), solvables.get());
+        requested.insert(solvables.ids().begin(), solvables.ids().end());
     }
     if (!unknown.empty()) throw ResolveError("Failed to resolve the package set:\n  {}", fmt::join(unknown, "\n  "));
 
@@ -246,8 +264,9 @@ std::vector<Id> solve(const PackagePool& pool, const SolveInput& input) {
         wrap::SolverPtr solver(solver_create(p));
         solver_set_flag(solver.get(), SOLVER_FLAG_IGNORE_RECOMMENDED, input.weak_deps ? 0 : 1);
         if (solver_solve(solver.get(), jobs.queue().get()) != 0)
-            throw ResolveError("Failed to resolve the package set ({} problem{}):{}", solver_problem_count(solver.get()),
-                               solver_problem_count(solver.get()) == 1 ? "" : "s", problems_text(solver.get(), pool, jobs));
+            throw ResolveError("Failed to resolve the package set ({} problem{}):{}",
+                               solver_problem_count(solver.get()), solver_problem_count(solver.get()) == 1 ? "" : "s",
+                               problems_text(solver.get(), pool, jobs));
         wrap::TransactionPtr transaction(solver_create_transaction(solver.get()));
         wrap::Queue result;
         transaction_installedresult(transaction.get(), result.get());
@@ -273,7 +292,8 @@ std::vector<Id> find_locked(const PackagePool& pool, const Lock& lock, const std
         if (auto id = find_exact(pool, package, true))
             ids.push_back(*id);
         else
-            missing.push_back(fmt::format("{} {} ({}) from repo '{}'", package.name, package.version, package.arch, package.repo));
+            missing.push_back(
+                fmt::format("{} {} ({}) from repo '{}'", package.name, package.version, package.arch, package.repo));
     }
     if (!missing.empty())
         throw ResolveError("Failed to use the lock '{}': the repos no longer offer {} of its packages with the locked "
@@ -282,7 +302,8 @@ std::vector<Id> find_locked(const PackagePool& pool, const Lock& lock, const std
 
     // The locked set must be complete: installing exactly it must need nothing else.
     Jobs jobs;
-    for (Id id : ids) jobs.add(SOLVER_INSTALL | SOLVER_SOLVABLE, id, fmt::format("'{}' in {}", pool.name(id), lock_file));
+    for (Id id : ids)
+        jobs.add(SOLVER_INSTALL | SOLVER_SOLVABLE, id, fmt::format("'{}' in {}", pool.name(id), lock_file));
     wrap::SolverPtr solver(solver_create(pool.get()));
     solver_set_flag(solver.get(), SOLVER_FLAG_IGNORE_RECOMMENDED, 1);
     if (solver_solve(solver.get(), jobs.queue().get()) != 0)

@@ -37,7 +37,8 @@ inline std::string gpgme_data_string(gpgme_data_t data) {
     std::string result;
     gpgme_data_seek(data, 0, SEEK_SET);
     char buffer[8192];
-    for (ssize_t n; (n = gpgme_data_read(data, buffer, sizeof buffer)) > 0;) result.append(buffer, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = gpgme_data_read(data, buffer, sizeof buffer)) > 0;)
+        result.append(buffer, static_cast<std::size_t>(n));
     return result;
 }
 

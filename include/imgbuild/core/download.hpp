@@ -36,7 +36,7 @@ struct DownloadRequest {
 
 struct DownloadResult {
     bool not_modified = false;
-    std::uint64_t bytes = 0;    // transferred in this run (a resumed file counts the rest only)
+    std::uint64_t bytes = 0; // transferred in this run (a resumed file counts the rest only)
 };
 
 struct DownloadProgress {

@@ -85,7 +85,9 @@ struct PackageChange {
 
 struct LockDiff {
     std::vector<PackageChange> added, removed, upgraded, downgraded, changed; // changed: same version, other checksum
-    bool empty() const { return added.empty() && removed.empty() && upgraded.empty() && downgraded.empty() && changed.empty(); }
+    bool empty() const {
+        return added.empty() && removed.empty() && upgraded.empty() && downgraded.empty() && changed.empty();
+    }
 };
 
 // Compares package sets, versions compared the way the lock's format orders them (dpkg or rpm).

@@ -26,11 +26,14 @@ struct Diff final : Command {
             auto list = [](const std::vector<resolve::PackageChange>& changes) {
                 nlohmann::json array = nlohmann::json::array();
                 for (const auto& c : changes)
-                    array.push_back({{"name", c.name}, {"arch", c.arch}, {"old", c.old_version}, {"new", c.new_version}});
+                    array.push_back(
+                        {{"name", c.name}, {"arch", c.arch}, {"old", c.old_version}, {"new", c.new_version}});
                 return array;
             };
-            std::cout << nlohmann::json{{"added", list(diff.added)},       {"removed", list(diff.removed)},
-                                        {"upgraded", list(diff.upgraded)}, {"downgraded", list(diff.downgraded)},
+            std::cout << nlohmann::json{{"added", list(diff.added)},
+                                        {"removed", list(diff.removed)},
+                                        {"upgraded", list(diff.upgraded)},
+                                        {"downgraded", list(diff.downgraded)},
                                         {"rebuilt", list(diff.changed)}}
                              .dump(2)
                       << '\n';

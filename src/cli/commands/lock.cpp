@@ -18,11 +18,13 @@ struct LockCommand final : Command {
 
     void setup(CLI::App& command) override {
         command.add_option("RECIPE", path, "Recipe file")->required();
-        command.add_option("-o,--output", output,
-                           "Where to write the lock (default: the recipe's lock: file, else RECIPE.lock.json beside it)")
+        command
+            .add_option("-o,--output", output,
+                        "Where to write the lock (default: the recipe's lock: file, else RECIPE.lock.json beside it)")
             ->type_name("LOCK");
-        command.add_option("--update", update,
-                           "Re-resolve only these packages (and what they need); the rest stays as in the existing lock")
+        command
+            .add_option("--update", update,
+                        "Re-resolve only these packages (and what they need); the rest stays as in the existing lock")
             ->type_name("PKG");
         command.footer("Prints the lock's path on stdout. Exit code 2 when the package set cannot be resolved.");
     }
@@ -49,8 +51,8 @@ struct LockCommand final : Command {
         resolve::write_lock(lock, out);
         std::uint64_t bytes = 0;
         for (const auto& package : lock.packages) bytes += package.size;
-        log::info("locked {} packages ({:.1f} MiB to download) in {}", lock.packages.size(), static_cast<double>(bytes) / (1 << 20),
-                  out.string());
+        log::info("locked {} packages ({:.1f} MiB to download) in {}", lock.packages.size(),
+                  static_cast<double>(bytes) / (1 << 20), out.string());
         if (previous) {
             auto changes = resolve::format_diff(resolve::diff_locks(*previous, lock));
             log::info("{}", changes.empty() ? "no package changed" : changes.substr(0, changes.size() - 1));
