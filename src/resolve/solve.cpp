@@ -1,12 +1,14 @@
-// Solving with libsolv, and making its choices the ones apt would make. libsolv satisfies "a | b" and a
-// virtual package with whichever provider its policy ranks first; apt takes the first alternative and,
-// for a virtual package, the provider of highest Priority. After each solve, every such choice that
-// differs from apt's becomes a SOLVER_FAVOR job and the set is solved again, until nothing changes.
-// Favour is a preference, never a requirement: a package the recipe asks for always wins.
+// Solving with libsolv, and making its choices the ones apt would make. libsolv meets "a | b" and a
+// virtual package with whichever provider its policy ranks first; apt takes the first alternative that
+// can be installed and, for a virtual package, the provider of highest Priority. After each solve, every
+// choice that differs from apt's becomes a job (a weak install, or a favour) and the set is solved again
+// until nothing changes. Neither is a requirement: what the recipe asks for or prefers always wins.
 
 #include "solve.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 
 #include <fmt/format.h>
@@ -129,7 +131,10 @@ std::string problems_text(Solver* solver, const PackagePool& pool, const Jobs& j
     return text;
 }
 
-// The favour jobs that make libsolv's choices apt's; empty when they already are.
+// The jobs that make libsolv's choices apt's; empty when they already are. A choice the recipe made (a
+// package it asks for, or prefers) stands. For "a | b" the job is a weak install of a ("install if it
+// can be"), not a favour: libsolv's auto-minimisation reverts a favoured alternative whenever the other
+// one gets installed anyway (gnupg | gpg, where gnupg itself depends on gpg), which apt does not.
 std::vector<std::pair<Id, Id>> apt_choices(const PackagePool& pool, const std::vector<Id>& installed,
                                            const std::set<Id>& requested, const Jobs& jobs) {
     Pool* p = pool.get();
@@ -137,26 +142,41 @@ std::vector<std::pair<Id, Id>> apt_choices(const PackagePool& pool, const std::v
     auto any_in = [](const std::vector<Id>& candidates, const std::set<Id>& set) {
         return std::any_of(candidates.begin(), candidates.end(), [&](Id id) { return set.count(id) > 0; });
     };
-    std::vector<std::pair<Id, Id>> favours;
-    auto favour = [&](Id how, Id what) {
-        if (!jobs.contains(how, what) &&
-            std::find(favours.begin(), favours.end(), std::pair{how, what}) == favours.end())
-            favours.emplace_back(how, what);
-    };
-    for (Id id : installed) {
+    auto requires_of = [&](Id id) {
         wrap::Queue deps;
         solvable_lookup_deparray(p->solvables + id, SOLVABLE_REQUIRES, deps.get(), 0);
-        for (Id dep : deps.ids()) {
-            if (dep == SOLVABLE_PREREQMARKER) continue;
+        std::vector<Id> result;
+        for (Id dep : deps.ids())
+            if (dep != SOLVABLE_PREREQMARKER) result.push_back(dep);
+        return result;
+    };
+    // What is installed for a reason other than an alternative: asked for, or a plain dependency. apt
+    // finds "a | b" already met when b is one of these.
+    std::set<Id> needed = requested;
+    for (Id id : installed)
+        for (Id dep : requires_of(id)) {
+            std::vector<Id> choices;
+            alternatives(p, dep, choices);
+            if (choices.size() == 1)
+                for (Id provider : providers(p, dep))
+                    if (chosen.count(provider)) needed.insert(provider);
+        }
+
+    std::vector<std::pair<Id, Id>> result;
+    auto add = [&](Id how, Id what) {
+        if (!jobs.contains(how, what) && std::find(result.begin(), result.end(), std::pair{how, what}) == result.end())
+            result.emplace_back(how, what);
+    };
+    for (Id id : installed) {
+        for (Id dep : requires_of(id)) {
             std::vector<Id> choices;
             alternatives(p, dep, choices);
             if (choices.size() > 1) {
-                // "a | b": apt takes a, unless a package the recipe asks for already satisfies one of them.
-                bool satisfied_by_request = std::any_of(
-                    choices.begin(), choices.end(), [&](Id choice) { return any_in(providers(p, choice), requested); });
+                bool already_met = std::any_of(choices.begin(), choices.end(),
+                                               [&](Id choice) { return any_in(providers(p, choice), needed); });
                 auto first = providers(p, choices.front());
-                if (satisfied_by_request || first.empty() || any_in(first, chosen)) continue;
-                favour(SOLVER_FAVOR | SOLVER_SOLVABLE_PROVIDES, choices.front());
+                if (already_met || first.empty() || any_in(first, chosen)) continue;
+                add(SOLVER_INSTALL | SOLVER_WEAK | SOLVER_SOLVABLE_PROVIDES, choices.front());
                 continue;
             }
             // A virtual package with several providers: apt takes the one of highest Priority.
@@ -173,10 +193,10 @@ std::vector<std::pair<Id, Id>> apt_choices(const PackagePool& pool, const std::v
                 std::find_if(candidates.begin(), candidates.end(), [&](Id c) { return chosen.count(c); });
             if (installed_provider != candidates.end() &&
                 pool.priority_rank(pool.name(*installed_provider)) < pool.priority_rank(pool.name(best)))
-                favour(SOLVER_FAVOR | SOLVER_SOLVABLE_NAME, p->solvables[best].name);
+                add(SOLVER_FAVOR | SOLVER_SOLVABLE_NAME, p->solvables[best].name);
         }
     }
-    return favours;
+    return result;
 }
 
 std::optional<Id> find_exact(const PackagePool& pool, const LockedPackage& package, bool match_checksum) {
@@ -271,6 +291,14 @@ std::vector<Id> solve(const PackagePool& pool, const SolveInput& input) {
         wrap::Queue result;
         transaction_installedresult(transaction.get(), result.get());
         std::vector<Id> installed(result.ids().begin(), result.ids().end());
+        // IMGBUILD_DEBUG_SOLVER=DIR: libsolv's testcase of each round, for `testsolv` (libsolv-tools).
+        if (const char* debug = std::getenv("IMGBUILD_DEBUG_SOLVER"); debug && *debug) {
+            std::string dir = fmt::format("{}/round-{}", debug, round);
+            std::error_code ec;
+            std::filesystem::create_directories(debug, ec);
+            if (!testcase_write(solver.get(), dir.c_str(), TESTCASE_RESULT_TRANSACTION, nullptr, nullptr))
+                log::warn("cannot write the solver testcase to {}", dir);
+        }
         auto favours = pool.format() == "deb" && round < 6 ? apt_choices(pool, installed, requested, jobs)
                                                            : std::vector<std::pair<Id, Id>>{};
         if (favours.empty()) {
@@ -279,7 +307,9 @@ std::vector<Id> solve(const PackagePool& pool, const SolveInput& input) {
             return installed;
         }
         for (auto [how, what] : favours) {
-            log::debug("as apt would: prefer {}", pool_dep2str(p, what));
+            log::debug("as apt would: {} {}",
+                       (how & SOLVER_JOBMASK) == SOLVER_FAVOR ? "prefer" : "take the first alternative",
+                       pool_dep2str(p, what));
             jobs.add(how, what, "apt's choice among alternatives");
         }
     }

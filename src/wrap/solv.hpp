@@ -22,6 +22,7 @@ extern "C" {
 #include <solv/repo_repomdxml.h>
 #include <solv/repo_rpmmd.h>
 #include <solv/solv_xfopen.h>
+#include <solv/testcase.h>
 }
 
 #include <initializer_list>

@@ -21,20 +21,22 @@ using json = nlohmann::json;
 
 const fs::path fixtures = IMGBUILD_FIXTURE_REPOS;
 
-std::string deb_repo(const std::string& name = "fixture", const std::string& suite = "fixture", const std::string& extra = "",
-                     const fs::path& root = fixtures / "deb", const std::string& keyring = "test.gpg") {
+std::string deb_repo(const std::string& name = "fixture", const std::string& suite = "fixture",
+                     const std::string& extra = "", const fs::path& root = fixtures / "deb",
+                     const std::string& keyring = "test.gpg") {
     return "  - {name: " + name + ", type: deb, url: 'file://" + root.string() + "', suite: " + suite +
            ", components: [main], keyring: " + (fixtures / "keys" / keyring).string() + extra + "}\n";
 }
 
 std::string rpm_repo(const std::string& dir, const std::string& key = "test.asc") {
-    return "  - {name: fx, type: rpm-md, url: 'file://" + (fixtures / dir).string() + "', gpgkey: " +
-           (fixtures / "keys" / key).string() + "}\n";
+    return "  - {name: fx, type: rpm-md, url: 'file://" + (fixtures / dir).string() +
+           "', gpgkey: " + (fixtures / "keys" / key).string() + "}\n";
 }
 
 class ResolveTest : public TempDirTest {
 protected:
-    fs::path recipe(const std::string& format, const std::string& repos, const std::string& rest, const char* file = "r.yaml") {
+    fs::path recipe(const std::string& format, const std::string& repos, const std::string& rest,
+                    const char* file = "r.yaml") {
         return dir.write(file, "name: fixture\nformat: " + format + "\nrepos:\n" + repos + rest);
     }
 
@@ -71,10 +73,17 @@ TEST_F(ResolveTest, DebianSetMatchesAptsChoices) {
     auto set = versions(lock_json);
     // Essential packages and Pre-Depends come in; apt's picks: the first alternative (pref-b), the
     // Priority: required provider of awk (mawk), libfoo >= 2.0, and dracut (asked for) over initramfs-tools.
-    EXPECT_EQ(set, (std::map<std::string, std::string>{{"alt-user", "1.0"}, {"app", "1.0"}, {"awk-user", "1.0"},
-                                                       {"base-files", "1.0"}, {"dash", "1.0"}, {"dracut", "1.0"},
-                                                       {"kernel-fixture", "1.0"}, {"libc-fixture", "1.0"}, {"libfoo", "2.0"},
-                                                       {"mawk", "1.0"}, {"pref-b", "1.0"}}));
+    EXPECT_EQ(set, (std::map<std::string, std::string>{{"alt-user", "1.0"},
+                                                       {"app", "1.0"},
+                                                       {"awk-user", "1.0"},
+                                                       {"base-files", "1.0"},
+                                                       {"dash", "1.0"},
+                                                       {"dracut", "1.0"},
+                                                       {"kernel-fixture", "1.0"},
+                                                       {"libc-fixture", "1.0"},
+                                                       {"libfoo", "2.0"},
+                                                       {"mawk", "1.0"},
+                                                       {"pref-b", "1.0"}}));
     EXPECT_EQ(lock_json.at("source-date-epoch"), 1700000000); // the Release's Date
     EXPECT_EQ(lock_json.at("format"), "deb");
     for (const auto& package : lock_json.at("packages")) {
@@ -133,9 +142,9 @@ TEST_F(ResolveTest, RpmMdInEveryCompressionWithRichAndFileDependencies) {
         auto lock_json = read_json(dir.path() / "r.lock.json");
         auto set = versions(lock_json);
         EXPECT_EQ(set["libfoo"], "2.0-1") << repo;
-        EXPECT_TRUE(set.count("pkga") || set.count("pkgb")) << repo;  // (pkga or pkgb)
-        EXPECT_TRUE(set.count("helper")) << repo;                     // /usr/libexec/fixture/helper, in filelists only
-        EXPECT_TRUE(set.count("sh")) << repo;                         // /bin/sh for helper's script
+        EXPECT_TRUE(set.count("pkga") || set.count("pkgb")) << repo; // (pkga or pkgb)
+        EXPECT_TRUE(set.count("helper")) << repo;                    // /usr/libexec/fixture/helper, in filelists only
+        EXPECT_TRUE(set.count("sh")) << repo;                        // /bin/sh for helper's script
         const auto& app = *std::find_if(lock_json.at("packages").begin(), lock_json.at("packages").end(),
                                         [](const json& p) { return p.at("name") == "app"; });
         EXPECT_EQ(app.at("epoch"), 0);
@@ -166,18 +175,22 @@ TEST_F(ResolveTest, UnsatisfiableSetsSayWhyAndWhereAndExitWithTwo) {
 TEST_F(ResolveTest, UnknownPackagesAreNamedWithSuggestions) {
     auto result = lock(recipe("deb", deb_repo(), "packages: [app, appp, mawk >= 9]\n"));
     EXPECT_EQ(result.exit_code, 2);
-    EXPECT_NE(result.err.find("r.yaml:5:17: no repo has a package 'appp' (did you mean 'app'?)"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("r.yaml:5:17: no repo has a package 'appp' (did you mean 'app'?)"), std::string::npos)
+        << result.err;
     EXPECT_NE(result.err.find("r.yaml:5:23: no repo has a package 'mawk >= 9' (the repos have mawk 1.0)"),
               std::string::npos)
         << result.err;
 }
 
 TEST_F(ResolveTest, BadSignatureIsRefusedAndNothingIsWritten) {
-    auto result = lock(recipe("deb", deb_repo("fixture", "fixture", "", fixtures / "deb", "other.gpg"), "packages: [app]\n"));
+    auto result =
+        lock(recipe("deb", deb_repo("fixture", "fixture", "", fixtures / "deb", "other.gpg"), "packages: [app]\n"));
     EXPECT_EQ(result.exit_code, 1);
-    EXPECT_NE(result.err.find("Failed to verify repo 'fixture' InRelease: no good signature by a key in"), std::string::npos)
+    EXPECT_NE(result.err.find("Failed to verify repo 'fixture' InRelease: no good signature by a key in"),
+              std::string::npos)
         << result.err;
-    EXPECT_NE(result.err.find("while reading the metadata of repo 'fixture' (r.yaml:4:5)"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("while reading the metadata of repo 'fixture' (r.yaml:4:5)"), std::string::npos)
+        << result.err;
     EXPECT_FALSE(fs::exists(dir.path() / "r.lock.json"));
 
     auto rpm = lock(recipe("rpm", rpm_repo("rpm", "other.asc"), "packages: [app]\n"));
@@ -218,14 +231,18 @@ TEST_F(ResolveTest, WrongChecksumOrTruncatedMetadataIsRefused) {
 }
 
 TEST_F(ResolveTest, UnreachableRepoIsNamed) {
-    auto missing = lock(recipe("deb", deb_repo("gone", "fixture", "", dir.path() / "no-such-repo"), "packages: [app]\n"));
+    auto missing =
+        lock(recipe("deb", deb_repo("gone", "fixture", "", dir.path() / "no-such-repo"), "packages: [app]\n"));
     EXPECT_EQ(missing.exit_code, 1);
-    EXPECT_NE(missing.err.find("Failed to download repo 'gone' InRelease from 'file://"), std::string::npos) << missing.err;
+    EXPECT_NE(missing.err.find("Failed to download repo 'gone' InRelease from 'file://"), std::string::npos)
+        << missing.err;
 
-    auto refused = lock(recipe("deb", "  - {name: closed, type: deb, url: 'http://127.0.0.1:9/debian', suite: fixture}\n",
-                               "packages: [app]\n"));
+    auto refused =
+        lock(recipe("deb", "  - {name: closed, type: deb, url: 'http://127.0.0.1:9/debian', suite: fixture}\n",
+                    "packages: [app]\n"));
     EXPECT_EQ(refused.exit_code, 1);
-    EXPECT_NE(refused.err.find("Failed to download repo 'closed' Release from 'http://127.0.0.1:9/debian/dists/fixture/Release'"),
+    EXPECT_NE(refused.err.find(
+                  "Failed to download repo 'closed' Release from 'http://127.0.0.1:9/debian/dists/fixture/Release'"),
               std::string::npos)
         << refused.err;
     EXPECT_NE(refused.err.find("retrying"), std::string::npos) << "transient failures are retried";
@@ -234,7 +251,8 @@ TEST_F(ResolveTest, UnreachableRepoIsNamed) {
 
 TEST_F(ResolveTest, OfflineUsesTheCacheOnly) {
     auto path = recipe("deb", deb_repo(), "packages: [app]\n");
-    auto cold = run_imgbuild({"--cache-dir", (dir.path() / "empty").string(), "--offline", "lock", path.string()}, dir.path());
+    auto cold =
+        run_imgbuild({"--cache-dir", (dir.path() / "empty").string(), "--offline", "lock", path.string()}, dir.path());
     EXPECT_EQ(cold.exit_code, 1);
     EXPECT_NE(cold.err.find("is not in the cache"), std::string::npos) << cold.err;
     EXPECT_NE(cold.err.find("run once without --offline"), std::string::npos) << cold.err;
