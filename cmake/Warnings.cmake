@@ -4,7 +4,7 @@
 add_library(imgbuild_warnings INTERFACE)
 target_compile_options(imgbuild_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wnon-virtual-dtor
-  -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough
+  -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough -Wno-missing-field-initializers
   $<$<BOOL:${IMGBUILD_WERROR}>:-Werror>)
 
 if(IMGBUILD_SANITIZE)

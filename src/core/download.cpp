@@ -66,7 +66,6 @@ struct Transfer {
     std::optional<Hasher> hasher;
     std::uint64_t offset = 0;   // bytes already in the .part file when this attempt started
     std::uint64_t received = 0; // bytes written in this attempt
-    bool restart = false;       // the server ignored our Range request: start the file over
     bool too_large = false;
     long status = 0;
     std::string etag, last_modified;
@@ -88,10 +87,6 @@ size_t on_header(char* buffer, size_t size, size_t count, void* user) {
     if (line.starts_with("HTTP/")) {
         transfer->etag.clear();
         transfer->last_modified.clear();
-        auto space = line.find(' ');
-        long status = space == std::string_view::npos ? 0 : std::strtol(line.data() + space + 1, nullptr, 10);
-        // A resumed request answered with the whole file: drop what we had.
-        if (status == 200 && transfer->offset > 0) transfer->restart = true;
     } else if (auto etag = value_of("ETag:")) {
         transfer->etag = *etag;
     } else if (auto modified = value_of("Last-Modified:")) {
@@ -103,12 +98,6 @@ size_t on_header(char* buffer, size_t size, size_t count, void* user) {
 size_t on_data(char* buffer, size_t size, size_t count, void* user) {
     auto* transfer = static_cast<Transfer*>(user);
     std::size_t length = size * count;
-    if (transfer->restart) {
-        transfer->restart = false;
-        transfer->offset = 0;
-        if (::ftruncate(transfer->fd, 0) != 0 || ::lseek(transfer->fd, 0, SEEK_SET) != 0) return 0;
-        transfer->hasher.emplace(transfer->request->checksum ? transfer->request->checksum->type : DigestType::sha256);
-    }
     const auto& expected = transfer->request->size;
     if (expected && transfer->offset + transfer->received + length > *expected) {
         transfer->too_large = true;
@@ -219,7 +208,7 @@ private:
         ::fstat(transfer.fd, &info);
         transfer.offset = request.conditional ? 0 : static_cast<std::uint64_t>(info.st_size);
         transfer.received = 0;
-        transfer.restart = transfer.too_large = false;
+        transfer.too_large = false;
         if (request.size && transfer.offset > *request.size) transfer.offset = 0; // a stale, longer .part
         if (transfer.offset == 0 && ::ftruncate(transfer.fd, 0) != 0) {
             fail(transfer, fmt::format("cannot write '{}': {}", part.string(), std::strerror(errno)));
@@ -312,6 +301,16 @@ private:
             return;
         }
         std::string failure;
+        if (code == CURLE_RANGE_ERROR) {
+            // The server cannot resume: fetch the whole file instead.
+            std::filesystem::remove(part);
+            log::debug("{}: the server does not resume downloads; starting over", transfer->label());
+            transfer->not_before = Clock::now();
+            transfer->easy.reset();
+            transfer->headers.reset();
+            m_waiting.push_back(std::move(transfer));
+            return;
+        }
         if (transfer->too_large) {
             failure = fmt::format("it is larger than the {} bytes the metadata gives", *request.size);
         } else if (code != CURLE_OK) {
@@ -360,7 +359,7 @@ private:
 
     void retry(std::unique_ptr<Transfer> transfer, const std::string& why) {
         ++transfer->attempt;
-        auto delay = std::chrono::milliseconds(500) * (1 << std::min(transfer->attempt - 1, 5u));
+        auto delay = m_options.retry_delay * (1 << std::min(transfer->attempt - 1, 5u));
         log::warn("retrying {} in {} ms (attempt {} of {}): {}", transfer->label(), delay.count(),
                   transfer->attempt + 1, m_options.retries + 1, why);
         transfer->not_before = Clock::now() + delay;

@@ -53,6 +53,12 @@ std::string index_path(const RepoSpec& spec) {
     return fmt::format("dists/{}/{}", spec.suite, index_name(spec));
 }
 
+DownloadOptions download_options(const MetadataOptions& options) {
+    DownloadOptions result;
+    result.parallel = options.parallel;
+    return result;
+}
+
 bool is_url(const std::string& text) { return text.find("://") != std::string::npos; }
 
 fs::path key_path(const MetadataOptions& options, const RepoSpec& spec) {
@@ -234,7 +240,7 @@ std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, con
                 throw FetchError("Failed to resolve offline: {} is not in the cache ({}); run once without --offline",
                                  request.label, readable_path(request.destination));
     } else {
-        download(requests, DownloadOptions{options.parallel, 3, {}});
+        download(requests, download_options(options));
     }
 
     // Round 2: verify and parse each index.
@@ -283,7 +289,7 @@ std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, con
     }
     if (!lists.empty()) {
         log::info("fetching {} package list{}", lists.size(), lists.size() == 1 ? "" : "s");
-        download(lists, DownloadOptions{options.parallel, 3, {}});
+        download(lists, download_options(options));
     }
     return result;
 }
@@ -300,7 +306,7 @@ void fetch_files(const RepoMetadata& repo, const std::vector<const MetadataFile*
                             file->size ? std::optional(file->size) : std::nullopt, false,
                             fmt::format("repo '{}' {}", repo.spec.name, fs::path(file->path).filename().string())});
     }
-    download(requests, DownloadOptions{options.parallel, 3, {}});
+    download(requests, download_options(options));
 }
 
 DebianExtras parse_debian_extras(std::string_view packages) {

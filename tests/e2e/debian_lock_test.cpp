@@ -34,8 +34,8 @@ protected:
 // What `apt-get install -s --no-install-recommends` would install into an empty system.
 std::set<std::string> apt_choice(const recipe::DebianArchives& archives, const std::vector<std::string>& packages,
                                  const fs::path& root) {
-    for (const char* dir : {"etc/apt/sources.list.d", "etc/apt/preferences.d", "var/lib/apt/lists/partial", "var/lib/dpkg",
-                            "var/cache/apt/archives/partial"})
+    for (const char* dir : {"etc/apt/sources.list.d", "etc/apt/preferences.d", "var/lib/apt/lists/partial",
+                            "var/lib/dpkg", "var/cache/apt/archives/partial"})
         fs::create_directories(root / dir);
     std::ofstream(root / "var/lib/dpkg/status").flush();
     std::string keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -43,10 +43,13 @@ std::set<std::string> apt_choice(const recipe::DebianArchives& archives, const s
         << "deb [signed-by=" << keyring << "] " << *archives.main << " bullseye main\n"
         << "deb [signed-by=" << keyring << "] " << *archives.main << " bullseye-updates main\n"
         << "deb [signed-by=" << keyring << "] " << *archives.security << " bullseye-security main\n";
-    std::vector<std::string> options{"-o", "Dir=" + root.string(), "-o", "Dir::Etc=" + (root / "etc/apt").string(),
+    std::vector<std::string> options{"-o", "Dir=" + root.string(),
+                                     "-o", "Dir::Etc=" + (root / "etc/apt").string(),
                                      "-o", "Dir::State::status=" + (root / "var/lib/dpkg/status").string(),
-                                     "-o", "APT::Architecture=amd64", "-o", "APT::Architectures::=amd64",
-                                     "-o", "Acquire::Check-Valid-Until=false", "-o", "Debug::NoLocking=1"};
+                                     "-o", "APT::Architecture=amd64",
+                                     "-o", "APT::Architectures::=amd64",
+                                     "-o", "Acquire::Check-Valid-Until=false",
+                                     "-o", "Debug::NoLocking=1"};
     std::vector<std::string> update{"apt-get"};
     update.insert(update.end(), options.begin(), options.end());
     update.push_back("update");
@@ -68,8 +71,8 @@ std::set<std::string> apt_choice(const recipe::DebianArchives& archives, const s
 TEST_F(DebianLock, DefaultRecipeLocksTheNodeAsAptWould) {
     TempDir dir;
     fs::path lock_path = dir.path() / "debian11-node.lock.json";
-    auto result = run_imgbuild({"--cache-dir", e2e_cache.string(), "lock", (source_dir / "recipes/debian11-node.yaml").string(),
-                                "-o", lock_path.string()});
+    auto result = run_imgbuild({"--cache-dir", e2e_cache.string(), "lock",
+                                (source_dir / "recipes/debian11-node.yaml").string(), "-o", lock_path.string()});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     std::ifstream stream(lock_path);
     json lock = json::parse(stream);

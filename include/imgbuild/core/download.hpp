@@ -2,6 +2,7 @@
 // Downloads over http, https and file URLs (libcurl behind this header), in parallel, each file
 // verified before it gets its final name. Repository metadata (resolve) and packages (fetch) use it.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -49,6 +50,7 @@ struct DownloadProgress {
 struct DownloadOptions {
     unsigned parallel = 4;
     unsigned retries = 3; // for transient failures (connection, timeouts, HTTP 5xx and 429), with backoff
+    std::chrono::milliseconds retry_delay{500};            // the first backoff; it doubles with each retry
     std::function<void(const DownloadProgress&)> progress; // called at most ten times a second
 };
 
