@@ -154,6 +154,20 @@ TEST_F(ResolveTest, RpmMdInEveryCompressionWithRichAndFileDependencies) {
     }
 }
 
+TEST_F(ResolveTest, VersionConstraintsAndGlobs) {
+    // Debian's "name=version" and libsolv's "name < version" both select a version.
+    ASSERT_EQ(lock(recipe("deb", deb_repo(), "packages: [libfoo=1.0]\n")).exit_code, 0);
+    EXPECT_EQ(versions(read_json(dir.path() / "r.lock.json"))["libfoo"], "1.0");
+    ASSERT_EQ(lock(recipe("deb", deb_repo() + deb_repo("updates", "fixture-updates"), "packages: ['libfoo << 3']\n"))
+                  .exit_code,
+              0);
+    EXPECT_EQ(versions(read_json(dir.path() / "r.lock.json"))["libfoo"], "2.0");
+    // A glob installs one package of those it matches (a kernel whose ABI is in its name).
+    ASSERT_EQ(lock(recipe("deb", deb_repo(), "packages: ['pref-*']\n")).exit_code, 0);
+    auto set = versions(read_json(dir.path() / "r.lock.json"));
+    EXPECT_EQ(set.count("pref-a") + set.count("pref-b"), 1u);
+}
+
 TEST_F(ResolveTest, UnsatisfiableSetsSayWhyAndWhereAndExitWithTwo) {
     auto conflict = lock(recipe("deb", deb_repo(), "packages:\n  - conflict-a\n  - conflict-b\n"));
     EXPECT_EQ(conflict.exit_code, 2);

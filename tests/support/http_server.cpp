@@ -38,7 +38,9 @@ void HttpServer::add(const std::string& path, Route route) {
     m_routes[path] = std::move(route);
 }
 
-std::string HttpServer::url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(m_port) + path; }
+std::string HttpServer::url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(m_port) + path;
+}
 
 int HttpServer::requests(const std::string& path) const {
     std::lock_guard lock(m_mutex);

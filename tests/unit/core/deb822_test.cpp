@@ -6,7 +6,8 @@ namespace imgbuild::deb822 {
 namespace {
 
 TEST(Deb822, ParagraphsFieldsAndContinuations) {
-    std::string text = "Origin: Debian\nDate: Sat, 10 Jun 2023 09:43:47 UTC\nSHA256:\n abc 10 main/Packages\n def 20 main/Packages.xz\n"
+    std::string text = "Origin: Debian\nDate: Sat, 10 Jun 2023 09:43:47 UTC\nSHA256:\n abc 10 main/Packages\n def 20 "
+                       "main/Packages.xz\n"
                        "\n\n# comment\nPackage: dash\nESSENTIAL: yes\n";
     std::vector<Paragraph> paragraphs;
     for_each_paragraph(text, [&](const Paragraph& p) { paragraphs.push_back(p); });

@@ -33,7 +33,8 @@ TEST(Digest, NamesAndFiles) {
     EXPECT_FALSE(digest_type("crc32").has_value());
     test::TempDir dir;
     auto file = dir.write("f", "abc");
-    EXPECT_EQ(checksum_file(file, DigestType::sha256).str(), "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(checksum_file(file, DigestType::sha256).str(),
+              "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     EXPECT_THROW(checksum_file(dir.path() / "missing", DigestType::sha256), Error);
 }
 

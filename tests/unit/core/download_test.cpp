@@ -46,7 +46,8 @@ TEST_F(DownloadTest, WrongChecksumIsRefusedAndNothingKept) {
         download(std::vector<DownloadRequest>{{server.url("/a"), target, wrong, {}, false, "the file"}}, fast());
         FAIL();
     } catch (const FetchError& e) {
-        EXPECT_NE(std::string(e.what()).find("Failed to download the file from 'http://127.0.0.1:"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("Failed to download the file from 'http://127.0.0.1:"), std::string::npos)
+            << e.what();
         EXPECT_NE(std::string(e.what()).find("its sha256 is " + checksum.hex), std::string::npos) << e.what();
     }
     EXPECT_FALSE(fs::exists(target));
@@ -72,7 +73,8 @@ TEST_F(DownloadTest, TransientFailuresAreRetried) {
     EXPECT_EQ(server.requests("/flaky"), 3);
 
     server.add("/down", {body, "", 10});
-    EXPECT_THROW(download(std::vector<DownloadRequest>{{server.url("/down"), dir.path() / "down"}}, fast()), FetchError);
+    EXPECT_THROW(download(std::vector<DownloadRequest>{{server.url("/down"), dir.path() / "down"}}, fast()),
+                 FetchError);
     EXPECT_EQ(server.requests("/down"), 4); // the first try and three retries
 }
 
@@ -119,7 +121,8 @@ TEST_F(DownloadTest, StaleOrLargerFilesAreRefused) {
         download(std::vector<DownloadRequest>{{server.url("/a"), dir.path() / "small", {}, 10}}, fast());
         FAIL();
     } catch (const FetchError& e) {
-        EXPECT_NE(std::string(e.what()).find("larger than the 10 bytes the metadata gives"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("larger than the 10 bytes the metadata gives"), std::string::npos)
+            << e.what();
     }
 }
 
@@ -132,7 +135,8 @@ TEST_F(DownloadTest, ManyFilesInParallelAndFileUrls) {
                             Checksum{DigestType::sha256, sha256_hex(body + std::to_string(i))}});
     }
     auto local = dir.write("local.txt", "local");
-    requests.push_back({"file://" + local.string(), dir.path() / "copied", Checksum{DigestType::sha256, sha256_hex("local")}});
+    requests.push_back(
+        {"file://" + local.string(), dir.path() / "copied", Checksum{DigestType::sha256, sha256_hex("local")}});
     std::size_t reports = 0;
     DownloadOptions options = fast();
     options.parallel = 4;

@@ -16,8 +16,10 @@ Lock sample() {
     lock.format = "rpm";
     lock.arch = "x86_64";
     lock.source_date_epoch = 1700000000;
-    lock.repos.push_back({"r", "rpm-md", "file:///r", "", {}, 500, {{"repodata/repomd.xml", {DigestType::sha256, "ab"}, 10}}});
-    LockedPackage package{"app", "1:2.0-3", 1, "2.0", "3", "noarch", "r", "file:///r/app.rpm", {DigestType::sha256, "cd"}, 100, 200};
+    lock.repos.push_back(
+        {"r", "rpm-md", "file:///r", "", {}, 500, {{"repodata/repomd.xml", {DigestType::sha256, "ab"}, 10}}});
+    LockedPackage package{
+        "app", "1:2.0-3", 1, "2.0", "3", "noarch", "r", "file:///r/app.rpm", {DigestType::sha256, "cd"}, 100, 200};
     lock.packages.push_back(package);
     return lock;
 }

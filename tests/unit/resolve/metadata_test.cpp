@@ -6,8 +6,9 @@ namespace imgbuild::resolve {
 namespace {
 
 TEST(DebianExtras, EssentialPriorityAndSizes) {
-    auto extras = parse_debian_extras("Package: dash\nEssential: yes\nPriority: required\nSize: 100\n\n"
-                                      "Package: vim\nPriority: optional\nSize: 2000\n\nPackage: bash\nPriority: required\n");
+    auto extras =
+        parse_debian_extras("Package: dash\nEssential: yes\nPriority: required\nSize: 100\n\n"
+                            "Package: vim\nPriority: optional\nSize: 2000\n\nPackage: bash\nPriority: required\n");
     EXPECT_EQ(extras.essential, (std::set<std::string>{"dash"}));
     EXPECT_EQ(extras.priority, (std::map<std::string, std::string>{{"bash", "required"}, {"dash", "required"}}));
     ASSERT_EQ(extras.sizes.size(), 3u);
