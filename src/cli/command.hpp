@@ -9,7 +9,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include "imgbuild/core/files.hpp"
+#include "imgbuild/pipeline/pipeline.hpp"
 #include "imgbuild/recipe/recipe.hpp"
 
 namespace imgbuild::cli {
@@ -26,6 +29,12 @@ struct GlobalOptions {
 
     std::filesystem::path cache() const {
         return cache_dir.empty() ? default_cache_dir() : std::filesystem::path(cache_dir);
+    }
+
+    // What the pipeline's stages need from the command line; progress lines only on a terminal.
+    pipeline::Context pipeline_context() const {
+        bool terminal = ::isatty(STDERR_FILENO) && log_format == "text" && !quiet;
+        return pipeline::Context{cache(), offline, jobs, terminal};
     }
 
     // The recipe stage's options; IMGBUILD_APT_DIR replaces /etc/apt as the source of the built-in

@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/log.hpp"
+#include "imgbuild/install/install.hpp"
 #include "imgbuild/version.hpp"
 
 namespace imgbuild::cli {
@@ -101,4 +102,10 @@ int run(int argc, char** argv) {
 } // namespace
 } // namespace imgbuild::cli
 
-int main(int argc, char** argv) { return imgbuild::cli::run(argc, argv); }
+int main(int argc, char** argv) {
+    // The rpm transaction runs as imgbuild itself inside the install sandbox; its arguments are the
+    // helper's, not the command line's (src/install/rpm.cpp).
+    if (argc > 1 && std::string_view(argv[1]) == "__rpm-transaction")
+        return imgbuild::install::rpm_transaction_main(std::vector<std::string>(argv + 2, argv + argc));
+    return imgbuild::cli::run(argc, argv);
+}

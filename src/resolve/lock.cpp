@@ -101,6 +101,7 @@ json Lock::to_json() const {
         if (package.upstream_version) entry["upstream-version"] = *package.upstream_version;
         if (package.release) entry["release"] = *package.release;
         if (package.essential) entry["essential"] = true;
+        if (package.bootstrap) entry["bootstrap"] = true;
         if (!package.priority.empty()) entry["priority"] = package.priority;
         package_list.push_back(std::move(entry));
     }
@@ -178,6 +179,7 @@ Lock lock_from_json(const json& document, const std::string& file) {
         if (entry.is_object() && entry.contains("release"))
             package.release = reader.get<std::string>(entry, "release", where);
         package.essential = reader.get<bool>(entry, "essential", where, false, false);
+        package.bootstrap = reader.get<bool>(entry, "bootstrap", where, false, false);
         package.priority = reader.get<std::string>(entry, "priority", where, "", false);
         lock.packages.push_back(std::move(package));
     }

@@ -18,6 +18,7 @@
 #include "imgbuild/core/download.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
+#include "imgbuild/resolve/resolve.hpp"
 #include "signature.hpp"
 #include "wrap/solv.hpp"
 
@@ -307,6 +308,20 @@ void fetch_files(const RepoMetadata& repo, const std::vector<const MetadataFile*
                             fmt::format("repo '{}' {}", repo.spec.name, fs::path(file->path).filename().string())});
     }
     download(requests, download_options(options));
+}
+
+PackageKeys package_keys(const recipe::Recipe& recipe, const fs::path& cache_dir) {
+    PackageKeys result;
+    MetadataOptions options{cache_dir, true, 1};
+    for (const auto& spec : repo_specs(recipe)) {
+        if (spec.type != "rpm-md") continue;
+        if (!spec.gpgcheck) {
+            result.all_checked = false;
+            continue;
+        }
+        result.keys.push_back(key_path(options, spec));
+    }
+    return result;
 }
 
 DebianExtras parse_debian_extras(std::string_view packages) {

@@ -173,7 +173,11 @@ Lock resolve(const recipe::Recipe& recipe, const ResolveOptions& options) {
                 locked.metadata.push_back(LockedMetadata{file.path, file.checksum, file.size});
         lock.repos.push_back(std::move(locked));
     }
-    for (Id id : ids) lock.packages.push_back(locked_package(pool, id));
+    auto bootstrap = format == "deb" ? bootstrap_set(pool, ids) : std::set<Id>{};
+    for (Id id : ids) {
+        lock.packages.push_back(locked_package(pool, id));
+        lock.packages.back().bootstrap = bootstrap.count(id) > 0;
+    }
     std::sort(lock.packages.begin(), lock.packages.end(), [](const LockedPackage& a, const LockedPackage& b) {
         return std::tie(a.name, a.arch) < std::tie(b.name, b.arch);
     });

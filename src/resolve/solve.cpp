@@ -315,6 +315,27 @@ std::vector<Id> solve(const PackagePool& pool, const SolveInput& input) {
     }
 }
 
+std::set<Id> bootstrap_set(const PackagePool& pool, const std::vector<Id>& installed) {
+    Pool* p = pool.get();
+    std::set<Id> chosen(installed.begin(), installed.end()), result;
+    std::vector<Id> work;
+    for (Id id : installed)
+        if (pool.essential(pool.name(id))) work.push_back(id);
+    while (!work.empty()) {
+        Id id = work.back();
+        work.pop_back();
+        if (!result.insert(id).second) continue;
+        wrap::Queue deps;
+        solvable_lookup_deparray(p->solvables + id, SOLVABLE_REQUIRES, deps.get(), 0);
+        for (Id dep : deps.ids()) {
+            if (dep == SOLVABLE_PREREQMARKER) continue;
+            for (Id provider : providers(p, dep))
+                if (chosen.count(provider) && !result.count(provider)) work.push_back(provider);
+        }
+    }
+    return result;
+}
+
 std::vector<Id> find_locked(const PackagePool& pool, const Lock& lock, const std::string& lock_file) {
     std::vector<Id> ids;
     std::vector<std::string> missing;

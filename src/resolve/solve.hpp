@@ -30,6 +30,10 @@ struct SolveInput {
 // possible solutions, each job named by where the recipe asked for it.
 std::vector<Id> solve(const PackagePool& pool, const SolveInput& input);
 
+// Debian: the Essential packages among `installed` and everything they need, transitively (what must
+// be unpacked before the root's own dpkg can run).
+std::set<Id> bootstrap_set(const PackagePool& pool, const std::vector<Id>& installed);
+
 // The pool's solvable for each package of `lock` (same name, version, arch and checksum), checked to
 // form a complete set; ResolveError naming every locked package the repos no longer offer.
 std::vector<Id> find_locked(const PackagePool& pool, const Lock& lock, const std::string& lock_file);

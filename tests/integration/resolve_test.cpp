@@ -78,6 +78,7 @@ TEST_F(ResolveTest, DebianSetMatchesAptsChoices) {
                                                        {"awk-user", "1.0"},
                                                        {"base-files", "1.0"},
                                                        {"dash", "1.0"},
+                                                       {"dpkg", "1.0"},
                                                        {"dracut", "1.0"},
                                                        {"kernel-fixture", "1.0"},
                                                        {"libc-fixture", "1.0"},

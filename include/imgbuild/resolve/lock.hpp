@@ -29,6 +29,7 @@ struct LockedPackage {
     std::uint64_t size = 0;           // download size in bytes
     std::uint64_t installed_size = 0; // bytes
     bool essential = false;           // Debian's Essential: yes
+    bool bootstrap = false;           // Debian: Essential or needed by an Essential package, unpacked before dpkg runs
     std::string priority;             // Debian's Priority field, when given
 
     bool operator==(const LockedPackage&) const = default;

@@ -31,6 +31,14 @@ struct ResolveOptions {
 // Resolves the recipe (or, when it names a `lock:`, checks that lock against the repos).
 Lock resolve(const recipe::Recipe& recipe, const ResolveOptions& options);
 
+// The keys that verify the recipe's rpm packages (rpm-md repos' gpgkey, from the cache when given by
+// URL), and whether every repo has one with gpgcheck on.
+struct PackageKeys {
+    std::vector<std::filesystem::path> keys;
+    bool all_checked = true;
+};
+PackageKeys package_keys(const recipe::Recipe& recipe, const std::filesystem::path& cache_dir);
+
 // The digests a lock records: of the whole recipe, and of what resolution depends on.
 std::string recipe_digest(const recipe::Recipe& recipe);
 std::string inputs_digest(const recipe::Recipe& recipe);

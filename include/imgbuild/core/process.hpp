@@ -1,0 +1,43 @@
+#pragma once
+// Running programs: argv (never a shell string), output collected line by line, the exit status as a
+// value. Only a failure to start the program is an exception.
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace imgbuild {
+
+struct ProcessOptions {
+    std::vector<std::string> argv;
+    // Extra environment ("NAME=VALUE"); with clean_env only these (and nothing of ours).
+    std::vector<std::string> env;
+    bool clean_env = false;
+    std::filesystem::path cwd;
+    // Each line of output (stdout and stderr merged), as it comes; all of it also ends up in `output`.
+    std::function<void(std::string_view line)> on_line;
+    // Bytes fed to the program's stdin (closed after them).
+    std::string input;
+};
+
+struct ProcessResult {
+    int exit_code = -1; // -1 when killed by a signal
+    int signal = 0;
+    std::string output;
+
+    bool ok() const { return exit_code == 0; }
+    // "exited with status 1", "was killed by signal 9 (Killed)"
+    std::string status() const;
+    // The last `lines` lines of output, for error messages.
+    std::string tail(std::size_t lines = 20) const;
+};
+
+// Runs the program and waits for it. Throws Error when it cannot be started.
+ProcessResult run_process(const ProcessOptions& options);
+
+// The full path of `program` on PATH, or empty.
+std::filesystem::path find_program(std::string_view program);
+
+} // namespace imgbuild

@@ -1,0 +1,44 @@
+#pragma once
+// The sandbox every program from a package or a recipe runs in (maintainer scripts, rpm scriptlets,
+// dracut, postprocess scripts): bubblewrap with no network, its own PID, IPC and UTS namespaces, a fresh
+// /dev, /proc and /tmp, nothing of the host writable, and only the capabilities package managers need
+// (no module loading, no device nodes, no mounts, no reboots).
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "imgbuild/core/process.hpp"
+
+namespace imgbuild::install {
+
+struct Sandbox {
+    // How the sandbox sees the file system:
+    //  - rootfs: `root` is `/` (writable), as a chroot would show it;
+    //  - host_tools: the host's /usr (read-only) is `/`, `root` is at /run/imgbuild/root, for running
+    //    the host's own programs (librpm) against the rootfs.
+    enum class View { rootfs, host_tools };
+
+    View view = View::rootfs;
+    std::filesystem::path root;
+    // Host files or directories shown read-only: {host path, path in the sandbox}.
+    std::vector<std::pair<std::filesystem::path, std::filesystem::path>> read_only;
+    // The whole environment of the program ("NAME=VALUE"); PATH is set when absent.
+    std::vector<std::string> env;
+    std::filesystem::path cwd = "/";
+};
+
+// Where the rootfs appears in the host_tools view.
+inline const std::filesystem::path sandbox_root_mount = "/run/imgbuild/root";
+
+// Runs `argv` in the sandbox. The exit status is a result; only a failure to start bubblewrap throws.
+ProcessResult run_sandboxed(const Sandbox& sandbox, const std::vector<std::string>& argv,
+                            std::function<void(std::string_view)> on_line = {});
+
+// The bwrap command line for `argv` (for messages and tests).
+std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vector<std::string>& argv);
+
+} // namespace imgbuild::install

@@ -1,0 +1,146 @@
+// fork/exec with one pipe for stdout and stderr (the order people read them in) and one for stdin.
+// The child dies with us (PR_SET_PDEATHSIG), so an interrupted build leaves no stray processes.
+
+#include "imgbuild/core/process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "imgbuild/core/error.hpp"
+
+extern char** environ;
+
+namespace imgbuild {
+
+std::string ProcessResult::status() const {
+    if (signal) return fmt::format("was killed by signal {} ({})", signal, strsignal(signal));
+    return fmt::format("exited with status {}", exit_code);
+}
+
+std::string ProcessResult::tail(std::size_t lines) const {
+    std::size_t pos = output.size();
+    if (pos > 0 && output[pos - 1] == '\n') --pos;
+    for (std::size_t n = 0; n < lines && pos != std::string::npos && pos > 0; ++n) pos = output.rfind('\n', pos - 1);
+    return output.substr(pos == std::string::npos || pos == 0 ? 0 : pos + 1);
+}
+
+std::filesystem::path find_program(std::string_view program) {
+    if (program.find('/') != std::string_view::npos) return std::filesystem::path(program);
+    const char* path = std::getenv("PATH");
+    std::string_view dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    while (!dirs.empty()) {
+        auto colon = dirs.find(':');
+        std::filesystem::path candidate = std::filesystem::path(dirs.substr(0, colon)) / program;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+        if (colon == std::string_view::npos) break;
+        dirs.remove_prefix(colon + 1);
+    }
+    return {};
+}
+
+ProcessResult run_process(const ProcessOptions& options) {
+    if (options.argv.empty()) throw Error("Failed to run a program: no command given");
+    std::filesystem::path program = find_program(options.argv[0]);
+    if (program.empty()) throw Error("Failed to run '{}': it is not installed (not found on PATH)", options.argv[0]);
+
+    std::vector<char*> argv;
+    for (const auto& arg : options.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    std::vector<std::string> env_storage;
+    if (!options.clean_env)
+        for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
+    for (const auto& entry : options.env) {
+        auto name = entry.substr(0, entry.find('=') + 1);
+        std::erase_if(env_storage, [&](const std::string& e) { return e.starts_with(name); });
+        env_storage.push_back(entry);
+    }
+    std::vector<char*> envp;
+    for (auto& entry : env_storage) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+
+    int out[2], in[2], status_pipe[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(status_pipe, O_CLOEXEC) != 0)
+        throw Error("Failed to run '{}': {}", options.argv[0], std::strerror(errno));
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) throw Error("Failed to run '{}': {}", options.argv[0], std::strerror(errno));
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) _exit(127);
+        ::dup2(in[0], STDIN_FILENO);
+        ::dup2(out[1], STDOUT_FILENO);
+        ::dup2(out[1], STDERR_FILENO);
+        if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) {
+            int error = errno;
+            (void)!::write(status_pipe[1], &error, sizeof error);
+            _exit(127);
+        }
+        ::execve(program.c_str(), argv.data(), envp.data());
+        int error = errno;
+        (void)!::write(status_pipe[1], &error, sizeof error);
+        _exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(status_pipe[1]);
+    int exec_error = 0;
+    if (::read(status_pipe[0], &exec_error, sizeof exec_error) == sizeof exec_error) {
+        ::close(status_pipe[0]);
+        ::close(in[1]);
+        ::close(out[0]);
+        ::waitpid(pid, nullptr, 0);
+        throw Error("Failed to run '{}': {}", options.argv[0], std::strerror(exec_error));
+    }
+    ::close(status_pipe[0]);
+
+    ProcessResult result;
+    std::size_t written = 0;
+    if (options.input.empty()) ::close(in[1]);
+    std::string pending;
+    char buffer[8192];
+    while (true) {
+        pollfd fds[2] = {{out[0], POLLIN, 0},
+                         {options.input.empty() || written == options.input.size() ? -1 : in[1], POLLOUT, 0}};
+        if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+        if (fds[1].fd >= 0 && (fds[1].revents & (POLLOUT | POLLERR))) {
+            ssize_t n = ::write(in[1], options.input.data() + written, options.input.size() - written);
+            if (n > 0) written += static_cast<std::size_t>(n);
+            if (n < 0 || written == options.input.size()) ::close(in[1]), written = options.input.size();
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP)) {
+            ssize_t n = ::read(out[0], buffer, sizeof buffer);
+            if (n <= 0) break;
+            result.output.append(buffer, static_cast<std::size_t>(n));
+            if (options.on_line) {
+                pending.append(buffer, static_cast<std::size_t>(n));
+                for (auto newline = pending.find('\n'); newline != std::string::npos; newline = pending.find('\n')) {
+                    options.on_line(std::string_view(pending).substr(0, newline));
+                    pending.erase(0, newline + 1);
+                }
+            }
+        }
+    }
+    if (options.on_line && !pending.empty()) options.on_line(pending);
+    ::close(out[0]);
+    if (!options.input.empty() && written < options.input.size()) ::close(in[1]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status))
+        result.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        result.signal = WTERMSIG(status);
+    return result;
+}
+
+} // namespace imgbuild

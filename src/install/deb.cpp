@@ -1,0 +1,268 @@
+// Debian installs. Like mmdebstrap: the Essential set is unpacked with libarchive so the root has a
+// shell and dpkg, then the root's own dpkg installs the Essential packages properly (registering them,
+// running their maintainer scripts) and then everything else, inside the sandbox, with
+// policy-rc.d forbidding service starts and INITRD=No so the kernel's postinst builds no initramfs
+// (dracut builds the real one later). /usr is merged, as debootstrap and ostree want it.
+
+#include "deb.hpp"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "imgbuild/core/deb822.hpp"
+#include "imgbuild/core/files.hpp"
+#include "imgbuild/core/log.hpp"
+#include "imgbuild/install/sandbox.hpp"
+#include "wrap/archive.hpp"
+
+namespace imgbuild::install {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Top-level directories that merged /usr turns into symlinks into /usr.
+const char* const merged_dirs[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
+
+// "./bin/sh" → "usr/bin/sh"; other paths lose their "./".
+std::string merged_path(std::string_view path) {
+    while (path.starts_with("./")) path.remove_prefix(2);
+    while (path.starts_with('/')) path.remove_prefix(1);
+    for (const char* dir : merged_dirs) {
+        std::string_view name(dir);
+        if (path == name || (path.starts_with(name) && path.size() > name.size() && path[name.size()] == '/'))
+            return "usr/" + std::string(path);
+    }
+    return std::string(path);
+}
+
+struct Nested {
+    archive* outer;
+    char buffer[1 << 16];
+};
+
+la_ssize_t read_nested(archive*, void* data, const void** block) {
+    auto* nested = static_cast<Nested*>(data);
+    *block = nested->buffer;
+    return archive_read_data(nested->outer, nested->buffer, sizeof nested->buffer);
+}
+
+void prepare_root(const fs::path& root) {
+    fs::create_directories(root / "usr");
+    for (const char* dir : merged_dirs) {
+        if (std::string_view(dir) == "lib32" || std::string_view(dir) == "libx32") continue;
+        fs::create_directories(root / "usr" / dir);
+        fs::create_symlink(fs::path("usr") / dir, root / dir);
+    }
+    for (const char* dir :
+         {"etc", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "var/lib/dpkg/alternatives",
+          "var/cache", "var/log", "proc", "sys", "dev", "run", "root", "tmp"})
+        fs::create_directories(root / dir);
+    fs::permissions(root / "tmp", fs::perms::all | fs::perms::sticky_bit);
+    fs::permissions(root / "root", fs::perms::owner_all);
+    for (const char* file : {"var/lib/dpkg/status", "var/lib/dpkg/available"}) write_file_atomic(root / file, "");
+    write_file_atomic(root / "var/lib/dpkg/arch", "amd64\n");
+}
+
+std::map<std::string, std::string> installed_packages(const fs::path& root, std::vector<std::string>& half_installed) {
+    std::map<std::string, std::string> installed;
+    std::string status = read_file(root / "var/lib/dpkg/status");
+    deb822::for_each_paragraph(status, [&](const deb822::Paragraph& paragraph) {
+        std::string name(deb822::field(paragraph, "Package"));
+        std::string state(deb822::field(paragraph, "Status"));
+        if (state == "install ok installed")
+            installed[name] = deb822::field(paragraph, "Version");
+        else if (!state.ends_with("not-installed"))
+            half_installed.push_back(fmt::format("{} ({})", name, state));
+    });
+    return installed;
+}
+
+// The packages dpkg names in its errors ("dpkg: error processing package foo (--configure):").
+std::vector<std::string> failed_packages(const std::string& output) {
+    static const std::regex pattern(R"(error processing (?:package|archive) ([^ ]+?)(?: \(|:|$))");
+    std::set<std::string> names;
+    for (std::sregex_iterator it(output.begin(), output.end(), pattern), end; it != end; ++it) {
+        std::string name = (*it)[1].str();
+        auto slash = name.rfind('/');
+        if (slash != std::string::npos) name = name.substr(slash + 1); // an archive path: keep the file name
+        names.insert(name);
+    }
+    return {names.begin(), names.end()};
+}
+
+} // namespace
+
+std::vector<std::string> nodoc_dpkg_options() {
+    return {"--path-exclude=/usr/share/doc/*",     "--path-include=/usr/share/doc/*/copyright",
+            "--path-exclude=/usr/share/man/*",     "--path-exclude=/usr/share/info/*",
+            "--path-exclude=/usr/share/locale/*",  "--path-include=/usr/share/locale/locale.alias",
+            "--path-exclude=/usr/share/lintian/*", "--path-exclude=/usr/share/linda/*"};
+}
+
+bool kept_without_docs(std::string_view path) {
+    // dpkg's rule: the last matching option decides.
+    bool keep = true;
+    std::string text(path);
+    for (const auto& option : nodoc_dpkg_options()) {
+        bool include = option.starts_with("--path-include=");
+        std::string pattern = option.substr(option.find('=') + 1);
+        if (fnmatch(pattern.c_str(), text.c_str(), 0) == 0) keep = include;
+    }
+    return keep;
+}
+
+void unpack_deb(const fs::path& deb, const fs::path& root, const std::function<bool(std::string_view)>& keep) {
+    fs::path base = fs::canonical(root); // libarchive refuses symlinks anywhere in the path it writes
+    wrap::ArchiveReader outer(archive_read_new());
+    archive_read_support_format_ar(outer.get());
+    wrap::archive_check(outer.get(), archive_read_open_filename(outer.get(), deb.c_str(), 1 << 16),
+                        fmt::format("open '{}'", deb.string()));
+    archive_entry* member = nullptr;
+    while (archive_read_next_header(outer.get(), &member) == ARCHIVE_OK) {
+        std::string_view name = archive_entry_pathname(member);
+        if (!name.starts_with("data.tar")) continue;
+
+        Nested nested{outer.get(), {}};
+        wrap::ArchiveReader data(archive_read_new());
+        archive_read_support_filter_all(data.get());
+        archive_read_support_format_tar(data.get());
+        wrap::archive_check(data.get(), archive_read_open(data.get(), &nested, nullptr, read_nested, nullptr),
+                            fmt::format("read the data of '{}'", deb.string()));
+        wrap::ArchiveWriter disk(archive_write_disk_new());
+        archive_write_disk_set_options(disk.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
+                                                       ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_FFLAGS |
+                                                       ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                                       ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_UNLINK);
+        archive_entry* entry = nullptr;
+        int result;
+        while ((result = archive_read_next_header(data.get(), &entry)) == ARCHIVE_OK) {
+            std::string path = merged_path(archive_entry_pathname(entry));
+            if (path.empty() || !keep("/" + path)) continue;
+            archive_entry_set_pathname(entry, (base / path).c_str());
+            if (const char* link = archive_entry_hardlink(entry))
+                archive_entry_set_hardlink(entry, (base / merged_path(link)).c_str());
+            int written = archive_write_header(disk.get(), entry);
+            if (written < ARCHIVE_WARN)
+                throw Error("Failed to unpack '{}' from '{}': {}", path, deb.filename().string(),
+                            archive_error_string(disk.get()));
+            if (archive_entry_size(entry) > 0) {
+                const void* block;
+                size_t size;
+                la_int64_t offset;
+                while ((result = archive_read_data_block(data.get(), &block, &size, &offset)) == ARCHIVE_OK)
+                    wrap::archive_check(disk.get(),
+                                        static_cast<int>(archive_write_data_block(disk.get(), block, size, offset)),
+                                        fmt::format("write '{}'", path));
+                wrap::archive_check(data.get(), result == ARCHIVE_EOF ? ARCHIVE_OK : result,
+                                    fmt::format("read '{}' of '{}'", path, deb.string()));
+            }
+            wrap::archive_check(disk.get(), archive_write_finish_entry(disk.get()), fmt::format("finish '{}'", path));
+        }
+        wrap::archive_check(data.get(), result == ARCHIVE_EOF ? ARCHIVE_OK : result,
+                            fmt::format("read the data of '{}'", deb.string()));
+        wrap::archive_check(disk.get(), archive_write_close(disk.get()), fmt::format("unpack '{}'", deb.string()));
+        return;
+    }
+    throw Error("Failed to unpack '{}': it is not a Debian package (no data.tar member)", deb.string());
+}
+
+void install_debs(const resolve::Lock& lock, const std::vector<fs::path>& files, const fs::path& root,
+                  const InstallOptions& options) {
+    prepare_root(root);
+    auto keep = [&](std::string_view path) { return options.docs || kept_without_docs(path); };
+
+    // 1. The Essential set's files, so the root has a shell and dpkg.
+    std::vector<std::size_t> essential, rest;
+    for (std::size_t i = 0; i < lock.packages.size(); ++i) (lock.packages[i].bootstrap ? essential : rest).push_back(i);
+    if (essential.empty())
+        throw InstallError("Failed to install: the lock marks no package for bootstrap (the Essential packages and "
+                           "what they need), so "
+                           "the root would have no dpkg to install with; lock it again with this imgbuild");
+    for (std::size_t i : essential) {
+        try {
+            unpack_deb(files[i], root, keep);
+        } catch (Error& e) {
+            e.add_context("while unpacking '{}', one of the Essential packages or what they need",
+                          lock.packages[i].name);
+            throw;
+        }
+    }
+    if (!fs::exists(root / "usr/bin/dpkg"))
+        throw InstallError("Failed to install: no Essential package provides /usr/bin/dpkg");
+
+    // 2. dpkg in the sandbox: the packages directory read-only, no service may start.
+    write_file_atomic(root / "usr/sbin/policy-rc.d",
+                      "#!/bin/sh\n# imgbuild: no service starts while the image is built\nexit 101\n", 0755);
+    fs::path packages_dir = files.front().parent_path();
+    Sandbox sandbox;
+    sandbox.root = root;
+    sandbox.read_only.push_back({packages_dir, "/run/imgbuild/packages"});
+    sandbox.env = {"DEBIAN_FRONTEND=noninteractive",
+                   "DEBCONF_NONINTERACTIVE_SEEN=true",
+                   "DEBIAN_PRIORITY=critical",
+                   "LC_ALL=C.UTF-8",
+                   "LANG=C.UTF-8",
+                   "INITRD=No",
+                   "HOME=/root",
+                   "TMPDIR=/tmp",
+                   fmt::format("SOURCE_DATE_EPOCH={}", options.source_date_epoch)};
+    std::vector<std::string> dpkg{"dpkg", "--force-unsafe-io", "--force-depends"};
+    if (!options.docs) {
+        auto filters = nodoc_dpkg_options();
+        dpkg.insert(dpkg.end(), filters.begin(), filters.end());
+    }
+    auto run_dpkg = [&](std::vector<std::string> args, const std::vector<std::size_t>& packages, const char* step) {
+        std::vector<std::string> argv = dpkg;
+        argv.insert(argv.end(), args.begin(), args.end());
+        for (std::size_t i : packages)
+            if (files[i].parent_path() == packages_dir)
+                argv.push_back("/run/imgbuild/packages/" + files[i].filename().string());
+        auto started = std::chrono::steady_clock::now();
+        auto result = run_sandboxed(sandbox, argv, options.on_output);
+        log::debug("dpkg {}: {:.1f} s", step,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        if (!result.ok()) {
+            auto failed = failed_packages(result.output);
+            throw InstallError("Failed to install {}: dpkg {} while {}:\n{}",
+                               failed.empty() ? std::string("the packages")
+                                              : fmt::format("{}", fmt::join(failed, ", ")),
+                               result.status(), step, result.tail(30));
+        }
+    };
+    run_dpkg({"--install"}, essential, "installing the Essential packages");
+    if (!rest.empty()) {
+        run_dpkg({"--unpack"}, rest, "unpacking the other packages");
+        run_dpkg({"--configure", "--pending"}, {}, "configuring the other packages");
+    }
+    fs::remove(root / "usr/sbin/policy-rc.d");
+
+    // 3. The root's database must list exactly the lock.
+    std::vector<std::string> half;
+    auto installed = installed_packages(root, half);
+    std::vector<std::string> problems;
+    for (const auto& package : lock.packages) {
+        auto it = installed.find(package.name);
+        if (it == installed.end())
+            problems.push_back(fmt::format("{} {} is not installed", package.name, package.version));
+        else if (it->second != package.version)
+            problems.push_back(fmt::format("{} is installed in version {}, the lock has {}", package.name, it->second,
+                                           package.version));
+    }
+    for (const auto& [name, version] : installed)
+        if (!lock.find(name)) problems.push_back(fmt::format("{} {} is installed but not in the lock", name, version));
+    for (const auto& entry : half) problems.push_back(fmt::format("{} is not fully installed", entry));
+    if (!problems.empty())
+        throw InstallError("Failed to install: the root's package database differs from the lock:\n  {}",
+                           fmt::join(problems, "\n  "));
+}
+
+} // namespace imgbuild::install

@@ -1,0 +1,42 @@
+// The install stage's entry point: checks what installing needs, then hands the lock to the Debian
+// or rpm installer.
+
+#include "imgbuild/install/install.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "deb.hpp"
+#include "imgbuild/core/log.hpp"
+#include "rpm.hpp"
+
+namespace imgbuild::install {
+
+InstallResult install(const resolve::Lock& lock, const std::vector<std::filesystem::path>& files,
+                      const std::filesystem::path& root, const InstallOptions& options) {
+    if (::geteuid() != 0)
+        throw UsageError(
+            "Failed to install: installing packages needs root (dpkg and rpm set owners, setuid bits and file "
+            "capabilities); run imgbuild as root");
+    if (files.size() != lock.packages.size() || lock.packages.empty())
+        throw InstallError("Failed to install: the lock has {} packages, {} files were fetched", lock.packages.size(),
+                           files.size());
+    std::error_code ec;
+    if (!std::filesystem::is_directory(root, ec) || !std::filesystem::is_empty(root, ec))
+        throw UsageError("Failed to install into '{}': it must be an empty directory", root.string());
+
+    auto start = std::chrono::steady_clock::now();
+    if (lock.format == "deb")
+        install_debs(lock, files, root, options);
+    else if (lock.format == "rpm")
+        install_rpms(lock, files, root, options);
+    else
+        throw InstallError("Failed to install: the lock's format '{}' is neither deb nor rpm", lock.format);
+    InstallResult result{lock.packages.size(),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+    log::debug("installed {} packages in {:.1f} s", result.packages, result.seconds);
+    return result;
+}
+
+} // namespace imgbuild::install
