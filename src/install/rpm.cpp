@@ -89,8 +89,9 @@ void* notify(const void* header, const rpmCallbackType what, const rpm_loff_t am
     case RPMCALLBACK_SCRIPT_ERROR: {
         const char* name =
             header ? headerGetString(const_cast<Header>(static_cast<const headerToken_s*>(header)), RPMTAG_NAME) : "?";
-        state->failures.push_back(
-            fmt::format("{} of package {} failed with exit status {}", script_name(amount), name, total));
+        // `total` is rpm's result code; rpm's own warning above it gives the script's exit status.
+        (void)total;
+        state->failures.push_back(fmt::format("{} of package {} failed", script_name(amount), name));
         return nullptr;
     }
     case RPMCALLBACK_UNPACK_ERROR:
@@ -263,7 +264,8 @@ void install_rpms(const resolve::Lock& lock, const std::vector<fs::path>& files,
     sandbox.root = root;
     fs::path packages_dir = files.front().parent_path();
     sandbox.read_only.push_back({packages_dir, packages_mount});
-    sandbox.read_only.push_back({fs::read_symlink("/proc/self/exe"), helper_path});
+    sandbox.read_only.push_back(
+        {options.helper.empty() ? fs::read_symlink("/proc/self/exe") : options.helper, helper_path});
     sandbox.env = {"LC_ALL=C.UTF-8", "HOME=/root", fmt::format("SOURCE_DATE_EPOCH={}", options.source_date_epoch)};
 
     std::vector<std::string> argv{helper_path.string(),        "__rpm-transaction", "--root",

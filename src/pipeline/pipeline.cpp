@@ -49,8 +49,16 @@ void build_rootfs(const recipe::Recipe& recipe, const fs::path& dir, const Conte
     auto lock = lock_for(recipe, context);
     // Every package verified in the cache before anything is installed.
     auto fetched = fetch_packages(lock, context);
-    // Install into a directory beside the target, renamed into place when complete.
+    // Install into a directory beside the target, renamed into place when complete; removed on failure.
     fs::create_directories(partial);
+    struct RemoveUnlessDone {
+        const fs::path& path;
+        bool done = false;
+        ~RemoveUnlessDone() {
+            std::error_code error;
+            if (!done) fs::remove_all(path, error);
+        }
+    } cleanup{partial};
     install::InstallOptions options;
     options.docs = recipe.json().value("docs", true);
     options.source_date_epoch = lock.source_date_epoch;
@@ -65,6 +73,7 @@ void build_rootfs(const recipe::Recipe& recipe, const fs::path& dir, const Conte
     }
     if (fs::exists(dir, ec)) fs::remove(dir);
     fs::rename(partial, dir);
+    cleanup.done = true;
 }
 
 } // namespace imgbuild::pipeline

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <sstream>
 #include <stdexcept>
 
@@ -129,10 +131,13 @@ void HttpServer::handle(int fd) {
     std::string response = "HTTP/1.1 " + status_line + "\r\nContent-Length: " + std::to_string(body.size()) +
                            "\r\nConnection: close\r\n" + extra + "\r\n" + (method == "HEAD" ? "" : body);
     std::size_t sent = 0;
-    while (sent < response.size()) {
-        ssize_t n = ::send(fd, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
+    std::size_t chunk =
+        route.bytes_per_second ? std::max<std::size_t>(1, route.bytes_per_second / 20) : response.size();
+    while (sent < response.size() && !m_stop) {
+        ssize_t n = ::send(fd, response.data() + sent, std::min(chunk, response.size() - sent), MSG_NOSIGNAL);
         if (n <= 0) return;
         sent += static_cast<std::size_t>(n);
+        if (route.bytes_per_second) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
 }
 

@@ -15,10 +15,11 @@ class HttpServer {
 public:
     struct Route {
         std::string body;
-        std::string etag;   // sent, and compared with If-None-Match
-        int fail_times = 0; // answer 503 this many times first
-        bool ranges = true; // honour Range requests
-        int status = 200;   // e.g. 404
+        std::string etag;                 // sent, and compared with If-None-Match
+        int fail_times = 0;               // answer 503 this many times first
+        bool ranges = true;               // honour Range requests
+        int status = 200;                 // e.g. 404
+        std::size_t bytes_per_second = 0; // 0: as fast as it goes; else slowly (to interrupt a download)
     };
 
     HttpServer();

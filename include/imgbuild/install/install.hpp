@@ -26,6 +26,7 @@ struct InstallOptions {
     std::vector<std::filesystem::path> rpm_keys;     // rpm: the repos' keys (armored)
     bool rpm_require_signatures = false;             // rpm: every package must be signed by one of them
     std::function<void(std::string_view)> on_output; // every line dpkg, rpm and scripts print
+    std::filesystem::path helper; // the imgbuild executable that runs the rpm transaction (default: this one)
 };
 
 struct InstallResult {
