@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "deb_cache.hpp"
 #include "imgbuild/core/deb822.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
@@ -175,9 +176,15 @@ void unpack_deb(const fs::path& deb, const fs::path& root, const std::function<b
     throw Error("Failed to unpack '{}': it is not a Debian package (no data.tar member)", deb.string());
 }
 
-void install_debs(const resolve::Lock& lock, const std::vector<fs::path>& files, const fs::path& root,
+void install_debs(const resolve::Lock& lock, const std::vector<fs::path>& fetched, const fs::path& root,
                   const InstallOptions& options) {
     prepare_root(root);
+    auto repack_start = std::chrono::steady_clock::now();
+    fs::path cache =
+        options.deb_cache.empty() ? fetched.front().parent_path().parent_path() / "debs" : options.deb_cache;
+    const std::vector<fs::path> files = uncompressed_debs(fetched, cache, options.parallel);
+    log::debug("uncompressed packages: {:.1f} s",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - repack_start).count());
     auto keep = [&](std::string_view path) { return options.docs || kept_without_docs(path); };
 
     // 1. The Essential set's files, so the root has a shell and dpkg.

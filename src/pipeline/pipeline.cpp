@@ -66,6 +66,8 @@ void build_rootfs(const recipe::Recipe& recipe, const fs::path& dir, const Conte
     options.rpm_keys = keys.keys;
     options.rpm_require_signatures = !keys.keys.empty() && keys.all_checked;
     options.on_output = [](std::string_view line) { log::debug("| {}", line); };
+    options.deb_cache = context.cache_dir / "debs";
+    options.parallel = context.jobs;
     {
         ScopedTimer timer("install");
         auto result = install::install(lock, fetched.files, partial, options);

@@ -27,6 +27,9 @@ struct InstallOptions {
     bool rpm_require_signatures = false;             // rpm: every package must be signed by one of them
     std::function<void(std::string_view)> on_output; // every line dpkg, rpm and scripts print
     std::filesystem::path helper; // the imgbuild executable that runs the rpm transaction (default: this one)
+    // Debian: where repacked packages (uncompressed data.tar) are cached; empty: beside the fetched ones.
+    std::filesystem::path deb_cache;
+    unsigned parallel = 4;
 };
 
 struct InstallResult {

@@ -1,0 +1,70 @@
+// e2e: the default recipe's root filesystem from the host's Debian mirror: systemd, the 5.10 kernel and
+// its modules, containerd; the package database lists exactly the lock; no documentation.
+
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "imgbuild/recipe/apt_sources.hpp"
+#include "imgbuild/resolve/lock.hpp"
+#include "support/command.hpp"
+#include "support/temp_dir.hpp"
+
+namespace imgbuild::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path source_dir = IMGBUILD_SOURCE_DIR;
+const fs::path e2e_cache = IMGBUILD_E2E_CACHE;
+
+TEST(DebianRootfs, DefaultRecipeInstallsTheNode) {
+    if (::geteuid() != 0) GTEST_SKIP() << "skipped: installing packages needs root";
+    if (!recipe::find_debian_archives(recipe::read_apt_sources("/etc/apt")).main)
+        GTEST_SKIP() << "skipped: the host's apt sources name no Debian archive";
+    TempDir dir;
+    fs::path recipe = source_dir / "recipes/debian11-node.yaml";
+    auto result = run_imgbuild(
+        {"--cache-dir", e2e_cache.string(), "rootfs", recipe.string(), "-o", (dir.path() / "root").string()});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    fs::path root = dir.path() / "root";
+
+    ASSERT_EQ(run_imgbuild({"--cache-dir", e2e_cache.string(), "lock", recipe.string(), "-o",
+                            (dir.path() / "lock.json").string()})
+                  .exit_code,
+              0);
+    auto lock = resolve::read_lock(dir.path() / "lock.json");
+    std::set<std::string> locked, installed;
+    for (const auto& package : lock.packages) locked.insert(package.name + " " + package.version);
+    auto listed = run_command({"dpkg-query", "--admindir=" + (root / "var/lib/dpkg").string(), "-W",
+                               "-f=${db:Status-Abbrev}${Package} ${Version}\n"});
+    std::istringstream lines(listed.out);
+    for (std::string line; std::getline(lines, line);) {
+        EXPECT_TRUE(line.starts_with("ii ")) << line;
+        installed.insert(line.substr(3));
+    }
+    EXPECT_EQ(installed, locked);
+
+    for (const char* path : {"usr/bin/systemctl", "usr/lib/systemd/systemd", "usr/bin/containerd", "usr/sbin/runc",
+                             "usr/bin/dracut", "usr/bin/ostree", "usr/sbin/ip", "usr/sbin/ipvsadm"})
+        EXPECT_TRUE(fs::exists(root / path)) << path;
+    bool kernel = false, modules = false;
+    for (const auto& entry : fs::directory_iterator(root / "boot"))
+        kernel |= entry.path().filename().string().starts_with("vmlinuz-5.10.");
+    for (const auto& entry : fs::directory_iterator(root / "usr/lib/modules"))
+        modules |= entry.path().filename().string().starts_with("5.10.") && fs::exists(entry.path() / "modules.dep");
+    EXPECT_TRUE(kernel) << "no 5.10 kernel in /boot";
+    EXPECT_TRUE(modules) << "no 5.10 modules with modules.dep";
+    EXPECT_FALSE(fs::exists(root / "boot/initrd.img")) << "INITRD=No: no initramfs-tools image";
+    // docs: false — license files stay, documentation and man pages go.
+    EXPECT_TRUE(fs::exists(root / "usr/share/doc/systemd/copyright"));
+    EXPECT_FALSE(fs::exists(root / "usr/share/man/man1/systemctl.1.gz"));
+    EXPECT_EQ(fs::read_symlink(root / "bin"), "usr/bin");
+}
+
+} // namespace
+} // namespace imgbuild::test
