@@ -25,7 +25,7 @@ struct GlobalOptions {
     std::string log_format = "text";
     std::string cache_dir; // empty: default_cache_dir()
     bool offline = false;
-    unsigned jobs = 4;
+    unsigned jobs = 8;
 
     std::filesystem::path cache() const {
         return cache_dir.empty() ? default_cache_dir() : std::filesystem::path(cache_dir);

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -49,7 +50,8 @@ std::vector<bool> verify_cached(const resolve::Lock& lock, const std::vector<fs:
         }
     };
     std::vector<std::thread> threads;
-    for (unsigned t = 1; t < std::max(1u, std::min(parallel, 8u)); ++t) threads.emplace_back(work);
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned t = 1; t < std::clamp(parallel, 1u, cores); ++t) threads.emplace_back(work);
     work();
     for (auto& thread : threads) thread.join();
     for (std::size_t i = 0; i < files.size(); ++i) good[i] = result[i] != 0;

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -157,7 +158,8 @@ std::vector<fs::path> uncompressed_debs(const std::vector<fs::path>& debs, const
         }
     };
     std::vector<std::thread> threads;
-    for (unsigned t = 1; t < std::max(1u, parallel); ++t) threads.emplace_back(work);
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned t = 1; t < std::clamp(parallel, 1u, cores); ++t) threads.emplace_back(work);
     work();
     for (auto& thread : threads) thread.join();
     for (const auto& error : errors)

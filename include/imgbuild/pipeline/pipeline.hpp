@@ -13,7 +13,7 @@ namespace imgbuild::pipeline {
 struct Context {
     std::filesystem::path cache_dir;
     bool offline = false;
-    unsigned jobs = 4;
+    unsigned jobs = 8;
     bool progress = false; // progress lines on stderr
 };
 
