@@ -1,0 +1,63 @@
+#pragma once
+// The commit stage: a customized root → an ostree commit on the recipe's ref, written through the
+// libostree C API into a fast bare-user build repository, then pulled into the output's archive
+// repository (which nodes upgrade from), with the ref's previous commit as parent.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "imgbuild/core/error.hpp"
+
+namespace imgbuild::commit {
+
+class CommitError : public Error {
+public:
+    using Error::Error;
+};
+
+struct CommitOptions {
+    std::filesystem::path repo;       // the archive repository, created when missing
+    std::filesystem::path build_repo; // a bare-user repository (a cache: fast to write, never served)
+    std::string ref;
+    std::string subject;
+    std::int64_t timestamp = 0; // the commit's time: SOURCE_DATE_EPOCH
+    std::string version;
+    std::string kernel_version;                  // marks the commit bootable
+    std::map<std::string, std::string> metadata; // imgbuild.* strings
+    std::vector<std::string> packages;           // "name version arch", for diffs and SBOMs
+    std::filesystem::path ed25519_key;           // sign with it (ostree's format) when set
+    bool static_delta = false;                   // a static delta from the parent
+    unsigned parallel = 8;
+};
+
+struct CommitResult {
+    std::string checksum;
+    std::string parent; // empty for the ref's first commit
+    std::size_t objects_written = 0;
+    double seconds = 0;
+};
+
+CommitResult commit(const std::filesystem::path& root, const CommitOptions& options);
+
+// What a commit says about itself.
+struct CommitInfo {
+    std::string checksum;
+    std::string parent;
+    std::string version;
+    std::int64_t timestamp = 0;
+    std::map<std::string, std::string> metadata; // string entries of the commit metadata
+    std::vector<std::string> packages;
+};
+
+// The head of `ref` in `repo`, or nullopt when the repo or ref does not exist.
+std::optional<CommitInfo> head(const std::filesystem::path& repo, const std::string& ref);
+// A commit by checksum (or ref).
+CommitInfo read_commit(const std::filesystem::path& repo, const std::string& checksum_or_ref);
+// The versions of the ref's commits, newest first (following parents present in the repo).
+std::vector<std::string> history_versions(const std::filesystem::path& repo, const std::string& ref);
+
+} // namespace imgbuild::commit

@@ -1,0 +1,47 @@
+#pragma once
+// The customize stage: an installed root → the image's tree. The recipe's tuning (sysctl,
+// modules-load, units, users, files, overlays, postprocess scripts, os-release), checks against the
+// kernel, the initramfs, the minimisation a node wants, and finally ostree's layout, validated.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "imgbuild/core/error.hpp"
+#include "imgbuild/recipe/recipe.hpp"
+#include "imgbuild/resolve/lock.hpp"
+
+namespace imgbuild::customize {
+
+// A step of customizing failed (a script, dracut, systemctl). Exit code 1.
+class CustomizeError : public Error {
+public:
+    using Error::Error;
+};
+
+struct CustomizeOptions {
+    std::filesystem::path cache_dir; // initramfs images are cached here by the digest of their inputs
+    std::string version;             // the build's version, for os-release
+    std::int64_t source_date_epoch = 0;
+    std::function<void(std::string_view)> on_output; // lines printed by tools and scripts
+};
+
+struct CustomizeResult {
+    std::string kernel_version; // empty when the image has no kernel
+    bool initramfs_built = false;
+    bool initramfs_cached = false;    // taken from the cache instead of running dracut
+    std::vector<std::string> removed; // what minimisation removed
+};
+
+CustomizeResult customize(const recipe::Recipe& recipe, const resolve::Lock& lock, const std::filesystem::path& root,
+                          const CustomizeOptions& options);
+
+// Checks the recipe against the root's kernel: its config against kernel.config-require, every
+// modules-load and initramfs.drivers module, and every sysctl key's subsystem. Findings name the
+// recipe's line and the kernel option (RecipeError, exit 2).
+void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& root);
+
+} // namespace imgbuild::customize

@@ -1,0 +1,57 @@
+#pragma once
+// A kernel in a root filesystem, and what the recipe needs from it: options (Kconfig), modules, the
+// kernel options behind sysctl keys.
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "imgbuild/core/location.hpp"
+
+namespace imgbuild::customize {
+
+// A kernel config (/boot/config-*): option → 'y', 'm' or 'n' ("# CONFIG_X is not set").
+using KernelConfig = std::map<std::string, char>;
+KernelConfig read_kernel_config(const std::filesystem::path& path);
+
+// One line of a kernel-config/*.config fragment: CONFIG_X=y (built in) or CONFIG_X=m (module or built in).
+struct ConfigRequirement {
+    std::string option;
+    char wanted = 'y';
+    Location where;
+};
+std::vector<ConfigRequirement> read_config_fragment(const std::filesystem::path& path);
+
+// What `config` lacks of `requirements`, one message each ("CONFIG_IP_VS=m is not set (FILE:LINE)").
+std::vector<std::string> missing_options(const KernelConfig& config,
+                                         const std::vector<ConfigRequirement>& requirements);
+
+struct Kernel {
+    std::string version;                // 5.10.0-46-amd64
+    std::filesystem::path image;        // /boot/vmlinuz-… or /usr/lib/modules/…/vmlinuz, in the root
+    std::filesystem::path config;       // its config, empty when the kernel package ships none
+    std::filesystem::path modules;      // /usr/lib/modules/<version> in the root
+    std::set<std::string> module_names; // loadable and built in, '-' written as '_'
+    std::set<std::string> builtin;
+};
+
+// The one kernel installed in `root` (throws when there is none or several).
+Kernel find_kernel(const std::filesystem::path& root);
+
+// The kernel option a sysctl key needs ("net.ipv4.vs.expire_nodest_conn" → CONFIG_IP_VS), with the
+// module providing it when built as one; nullopt for core keys. `value` matters for keys naming an
+// algorithm (tcp_congestion_control=bbr → CONFIG_TCP_CONG_BBR).
+struct SysctlNeed {
+    std::string option;
+    std::string module;        // loads the option when it is =m
+    std::string since_version; // the first kernel version with the key, when newer than the option
+};
+std::optional<SysctlNeed> sysctl_need(const std::string& key, const std::string& value);
+
+// Compares kernel versions ("5.10.0-46-amd64" < "5.18").
+bool version_at_least(const std::string& version, const std::string& minimum);
+
+} // namespace imgbuild::customize

@@ -1,0 +1,91 @@
+// The recipe checked against the root's kernel, before anything is changed: a module that does not
+// exist or a sysctl whose subsystem the kernel lacks would only fail on a booted node, silently.
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "imgbuild/core/error.hpp"
+#include "steps.hpp"
+
+namespace imgbuild::customize {
+
+void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& root) {
+    using json = nlohmann::json;
+    const json& document = recipe.json();
+    Kernel kernel = find_kernel(root);
+    std::vector<Diagnostic> findings;
+    auto where = [&](const json::json_pointer& pointer) { return recipe.sources().value(pointer); };
+    auto key_where = [&](const json::json_pointer& pointer) { return recipe.sources().key(pointer); };
+    KernelConfig config;
+    if (!kernel.config.empty()) config = read_kernel_config(kernel.config);
+
+    // kernel.config-require: the fragments' options.
+    if (document.contains("kernel") && document["kernel"].contains("config-require")) {
+        const auto& fragments = document["kernel"]["config-require"];
+        for (std::size_t i = 0; i < fragments.size(); ++i) {
+            auto pointer = json::json_pointer("/kernel/config-require") / i;
+            if (kernel.config.empty()) {
+                findings.push_back(
+                    {where(pointer), fmt::format("kernel {} ships no config (/boot/config-{}) to check the "
+                                                 "required options against",
+                                                 kernel.version, kernel.version)});
+                break;
+            }
+            auto missing = missing_options(config, read_config_fragment(fragments[i].get<std::string>()));
+            if (!missing.empty())
+                findings.push_back(
+                    {where(pointer),
+                     fmt::format("kernel {} lacks {} required option{}:\n  {}", kernel.version, missing.size(),
+                                 missing.size() == 1 ? "" : "s", fmt::join(missing, "\n  "))});
+        }
+    }
+
+    // Modules: loaded at boot, or wanted in the initramfs.
+    std::set<std::string> loaded;
+    for (const char* list : {"/modules-load", "/initramfs/drivers"}) {
+        auto pointer = json::json_pointer(list);
+        if (!document.contains(pointer)) continue;
+        const auto& modules = document.at(pointer);
+        for (std::size_t i = 0; i < modules.size(); ++i) {
+            std::string name = modules[i].get<std::string>();
+            std::string normal = name;
+            std::replace(normal.begin(), normal.end(), '-', '_');
+            if (std::string(list) == "/modules-load") loaded.insert(normal);
+            if (!kernel.module_names.count(normal))
+                findings.push_back(
+                    {where(pointer / i), fmt::format("kernel {} has no module '{}' (neither in modules.dep nor "
+                                                     "built in)",
+                                                     kernel.version, name)});
+        }
+    }
+
+    // sysctl keys whose subsystem is optional: the option must be there, and when it is a module,
+    // loaded at boot (systemd-sysctl runs after systemd-modules-load).
+    if (document.contains("sysctl") && !kernel.config.empty()) {
+        for (const auto& [key, value] : document["sysctl"].items()) {
+            auto pointer = json::json_pointer("/sysctl") / key;
+            std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+            auto need = sysctl_need(key, text);
+            if (!need) continue;
+            auto it = config.find(need->option);
+            char have = it == config.end() ? 'n' : it->second;
+            if (have == 'n') {
+                findings.push_back(
+                    {key_where(pointer), fmt::format("sysctl '{}' needs {}, which kernel {} does not have", key,
+                                                     need->option, kernel.version)});
+            } else if (!need->since_version.empty() && !version_at_least(kernel.version, need->since_version)) {
+                findings.push_back(
+                    {key_where(pointer), fmt::format("sysctl '{}' exists from kernel {} on; this kernel is {}", key,
+                                                     need->since_version, kernel.version)});
+            } else if (have == 'm' && !need->module.empty() && !loaded.count(need->module)) {
+                findings.push_back(
+                    {key_where(pointer), fmt::format("sysctl '{}' needs the module {} ({}=m), which is not in "
+                                                     "modules-load: add it, or the setting is lost at boot",
+                                                     key, need->module, need->option)});
+            }
+        }
+    }
+    if (!findings.empty()) throw RecipeError(std::move(findings));
+}
+
+} // namespace imgbuild::customize

@@ -1,0 +1,178 @@
+// Kernel facts read from an installed root: the kernel's config, its modules (modules.dep and
+// modules.builtin, as kmod reads them), and the kernel options that sysctl keys live in.
+
+#include "imgbuild/customize/kernel.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "imgbuild/core/error.hpp"
+#include "imgbuild/core/files.hpp"
+
+namespace imgbuild::customize {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "kernel/net/bridge/br_netfilter.ko.xz" → "br_netfilter" (kmod treats '-' and '_' alike).
+std::string module_name(std::string path) {
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos) path = path.substr(slash + 1);
+    auto ko = path.find(".ko");
+    if (ko != std::string::npos) path = path.substr(0, ko);
+    std::replace(path.begin(), path.end(), '-', '_');
+    return path;
+}
+
+std::vector<int> version_numbers(const std::string& version) {
+    std::vector<int> numbers;
+    static const std::regex number("[0-9]+");
+    std::string head = version.substr(0, version.find_first_not_of("0123456789."));
+    for (std::sregex_iterator it(head.begin(), head.end(), number), end; it != end; ++it)
+        numbers.push_back(std::stoi(it->str()));
+    return numbers;
+}
+
+} // namespace
+
+KernelConfig read_kernel_config(const fs::path& path) {
+    KernelConfig config;
+    std::ifstream stream(path);
+    if (!stream) throw Error("Failed to read the kernel config '{}': {}", path.string(), std::strerror(errno));
+    static const std::regex set("(CONFIG_[A-Za-z0-9_]+)=(.*)"), unset("# (CONFIG_[A-Za-z0-9_]+) is not set");
+    for (std::string line; std::getline(stream, line);) {
+        std::smatch match;
+        if (std::regex_match(line, match, set)) {
+            std::string value = match[2];
+            config[match[1]] = value == "y" || value == "m" ? value[0] : (value == "n" ? 'n' : 'y');
+        } else if (std::regex_match(line, match, unset)) {
+            config[match[1]] = 'n';
+        }
+    }
+    return config;
+}
+
+std::vector<ConfigRequirement> read_config_fragment(const fs::path& path) {
+    std::vector<ConfigRequirement> requirements;
+    std::vector<Diagnostic> problems;
+    std::string file = readable_path(path);
+    std::ifstream stream(path);
+    if (!stream)
+        throw RecipeError(
+            {{Location{file, 0, 0}, fmt::format("cannot read the kernel config fragment: {}", std::strerror(errno))}});
+    static const std::regex requirement(R"(\s*(CONFIG_[A-Za-z0-9_]+)=([ym])\s*)");
+    int number = 0;
+    for (std::string line; std::getline(stream, line);) {
+        ++number;
+        auto first = line.find_first_not_of(" \t");
+        if (first == std::string::npos || line[first] == '#') continue;
+        std::smatch match;
+        if (std::regex_match(line, match, requirement))
+            requirements.push_back({match[1], match[2].str()[0], Location{file, number, 1}});
+        else
+            problems.push_back(
+                {Location{file, number, 1}, fmt::format("'{}' is not CONFIG_NAME=y or CONFIG_NAME=m", line)});
+    }
+    if (!problems.empty()) throw RecipeError(std::move(problems));
+    return requirements;
+}
+
+std::vector<std::string> missing_options(const KernelConfig& config,
+                                         const std::vector<ConfigRequirement>& requirements) {
+    std::vector<std::string> missing;
+    for (const auto& requirement : requirements) {
+        auto it = config.find(requirement.option);
+        char have = it == config.end() ? 'n' : it->second;
+        bool ok = have == 'y' || (requirement.wanted == 'm' && have == 'm');
+        if (!ok)
+            missing.push_back(fmt::format("{}={} is {} ({})", requirement.option, requirement.wanted,
+                                          have == 'm' ? "a module, not built in" : "not set", requirement.where.str()));
+    }
+    return missing;
+}
+
+Kernel find_kernel(const fs::path& root) {
+    std::vector<fs::path> candidates;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root / "usr/lib/modules", ec))
+        if (entry.is_directory() && (fs::exists(entry.path() / "modules.dep") || fs::exists(entry.path() / "vmlinuz")))
+            candidates.push_back(entry.path());
+    if (candidates.empty())
+        throw Error("Failed to find the kernel: the root has no /usr/lib/modules/<version> with modules.dep");
+    if (candidates.size() > 1) {
+        std::vector<std::string> names;
+        for (const auto& c : candidates) names.push_back(c.filename().string());
+        throw Error("Failed to find the kernel: the root has several ({}); an image boots one", fmt::join(names, ", "));
+    }
+    Kernel kernel;
+    kernel.modules = candidates.front();
+    kernel.version = kernel.modules.filename().string();
+    for (const fs::path& image : {root / "boot" / ("vmlinuz-" + kernel.version), kernel.modules / "vmlinuz"})
+        if (fs::exists(image)) kernel.image = image;
+    if (kernel.image.empty())
+        throw Error("Failed to find the kernel image of {}: neither /boot/vmlinuz-{} nor {}/vmlinuz exists",
+                    kernel.version, kernel.version, "/usr/lib/modules/" + kernel.version);
+    for (const fs::path& config : {root / "boot" / ("config-" + kernel.version), kernel.modules / "config"})
+        if (fs::exists(config)) kernel.config = config;
+    std::ifstream dep(kernel.modules / "modules.dep");
+    for (std::string line; std::getline(dep, line);)
+        if (auto colon = line.find(':'); colon != std::string::npos)
+            kernel.module_names.insert(module_name(line.substr(0, colon)));
+    std::ifstream builtin(kernel.modules / "modules.builtin");
+    for (std::string line; std::getline(builtin, line);)
+        if (!line.empty()) kernel.builtin.insert(module_name(line));
+    kernel.module_names.insert(kernel.builtin.begin(), kernel.builtin.end());
+    return kernel;
+}
+
+std::optional<SysctlNeed> sysctl_need(const std::string& key, const std::string& value) {
+    // Keys whose subsystem is optional in the kernel; the rest (kernel.*, vm.*, net.core.*, most of
+    // net.ipv4.*) are always there.
+    struct Prefix {
+        const char* prefix;
+        SysctlNeed need;
+    };
+    static const Prefix prefixes[] = {
+        {"net.ipv4.vs.run_estimation", {"CONFIG_IP_VS", "ip_vs", "5.18"}},
+        {"net.ipv4.vs.", {"CONFIG_IP_VS", "ip_vs", ""}},
+        {"net.netfilter.nf_conntrack", {"CONFIG_NF_CONNTRACK", "nf_conntrack", ""}},
+        {"net.nf_conntrack_max", {"CONFIG_NF_CONNTRACK", "nf_conntrack", ""}},
+        {"net.bridge.bridge-nf-", {"CONFIG_BRIDGE_NETFILTER", "br_netfilter", ""}},
+        {"net.ipv6.", {"CONFIG_IPV6", "ipv6", ""}},
+        {"fs.inotify.", {"CONFIG_INOTIFY_USER", "", ""}},
+        {"user.max_user_namespaces", {"CONFIG_USER_NS", "", ""}},
+        {"net.ipv4.tcp_max_orphans", {"CONFIG_INET", "", ""}},
+    };
+    std::string name = key.starts_with('-') ? key.substr(1) : key;
+    std::replace(name.begin(), name.end(), '/', '.');
+    if (name == "net.ipv4.tcp_congestion_control") {
+        static const std::map<std::string, SysctlNeed> algorithms = {
+            {"bbr", {"CONFIG_TCP_CONG_BBR", "tcp_bbr", ""}},
+            {"htcp", {"CONFIG_TCP_CONG_HTCP", "tcp_htcp", ""}},
+            {"dctcp", {"CONFIG_TCP_CONG_DCTCP", "tcp_dctcp", ""}},
+            {"bic", {"CONFIG_TCP_CONG_BIC", "tcp_bic", ""}}};
+        auto it = algorithms.find(value);
+        return it == algorithms.end() ? std::nullopt : std::optional(it->second);
+    }
+    if (name == "net.core.default_qdisc") {
+        static const std::map<std::string, SysctlNeed> qdiscs = {
+            {"fq", {"CONFIG_NET_SCH_FQ", "sch_fq", ""}},
+            {"fq_codel", {"CONFIG_NET_SCH_FQ_CODEL", "sch_fq_codel", ""}},
+            {"cake", {"CONFIG_NET_SCH_CAKE", "sch_cake", ""}}};
+        auto it = qdiscs.find(value);
+        return it == qdiscs.end() ? std::nullopt : std::optional(it->second);
+    }
+    for (const auto& prefix : prefixes)
+        if (name.starts_with(prefix.prefix)) return prefix.need;
+    return std::nullopt;
+}
+
+bool version_at_least(const std::string& version, const std::string& minimum) {
+    return version_numbers(version) >= version_numbers(minimum);
+}
+
+} // namespace imgbuild::customize

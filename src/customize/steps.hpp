@@ -1,0 +1,46 @@
+#pragma once
+// The steps of the customize stage, in the order customize() runs them.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "imgbuild/customize/customize.hpp"
+#include "imgbuild/customize/kernel.hpp"
+#include "imgbuild/install/sandbox.hpp"
+
+namespace imgbuild::customize {
+
+// Runs `argv` in the sandbox with the root as /, failing with `what`, the status and the output's tail.
+void run_in_root(const std::filesystem::path& root, const std::vector<std::string>& argv, const std::string& what,
+                 const CustomizeOptions& options,
+                 std::vector<std::pair<std::filesystem::path, std::filesystem::path>> read_only = {});
+
+// A user's or group's id by name in the root's /etc/passwd or /etc/group; numbers pass through.
+std::optional<unsigned> account_id(const std::filesystem::path& root, const std::string& name, bool group);
+
+void write_files(const recipe::Recipe& recipe, const std::filesystem::path& root);
+void copy_overlays(const recipe::Recipe& recipe, const std::filesystem::path& root);
+void apply_users(const recipe::Recipe& recipe, const std::filesystem::path& root, const CustomizeOptions& options);
+void write_sysctl(const recipe::Recipe& recipe, const std::filesystem::path& root);
+void write_modules_load(const recipe::Recipe& recipe, const std::filesystem::path& root);
+void apply_units(const recipe::Recipe& recipe, const std::filesystem::path& root, const CustomizeOptions& options);
+void write_os_release(const recipe::Recipe& recipe, const std::filesystem::path& root, const CustomizeOptions& options);
+void reset_machine_id(const std::filesystem::path& root);
+void run_postprocess(const recipe::Recipe& recipe, const std::filesystem::path& root, const CustomizeOptions& options);
+std::vector<std::string> minimize(const recipe::Recipe& recipe, const std::filesystem::path& root);
+
+// The kernel moved where ostree looks for it (/usr/lib/modules/<version>/vmlinuz, with its config and
+// System.map), modules.dep made when missing.
+void place_kernel(const Kernel& kernel, const std::filesystem::path& root, const CustomizeOptions& options);
+// dracut's initramfs at /usr/lib/modules/<version>/initramfs.img, from the cache when its inputs match.
+// Returns true when it came from the cache.
+bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, const Kernel& kernel,
+                     const std::filesystem::path& root, const CustomizeOptions& options);
+
+// /etc → /usr/etc, /var → tmpfiles.d, package databases under /usr, the top-level symlinks ostree
+// expects, an empty /boot; then checks the result.
+void ostree_layout(const std::filesystem::path& root);
+void validate_layout(const std::filesystem::path& root);
+
+} // namespace imgbuild::customize
