@@ -103,4 +103,35 @@ Checksum checksum_file(const std::filesystem::path& path, DigestType type) {
     return Checksum{type, hasher.hex()};
 }
 
+std::string tree_digest(const std::filesystem::path& path) {
+    namespace fs = std::filesystem;
+    Hasher hasher(DigestType::sha256);
+    // One line per entry, in sorted order: type, executable bit, relative name, then the content's
+    // digest or the link's target.
+    auto add = [&](const fs::path& entry, const std::string& name) {
+        auto status = fs::symlink_status(entry);
+        if (fs::is_symlink(status)) {
+            hasher.update(fmt::format("l {} {}\n", name, fs::read_symlink(entry).string()));
+        } else if (fs::is_directory(status)) {
+            hasher.update(fmt::format("d {}\n", name));
+        } else if (fs::is_regular_file(status)) {
+            bool executable = (status.permissions() & fs::perms::owner_exec) != fs::perms::none;
+            hasher.update(
+                fmt::format("f{} {} {}\n", executable ? "x" : "", name, checksum_file(entry, DigestType::sha256).hex));
+        } else if (fs::exists(status)) {
+            hasher.update(fmt::format("o {}\n", name));
+        } else {
+            throw Error("Failed to read '{}': it does not exist", entry.string());
+        }
+    };
+    add(path, ".");
+    if (fs::is_directory(fs::symlink_status(path))) {
+        std::vector<fs::path> entries;
+        for (const auto& entry : fs::recursive_directory_iterator(path)) entries.push_back(entry.path());
+        std::sort(entries.begin(), entries.end());
+        for (const auto& entry : entries) add(entry, entry.lexically_relative(path).string());
+    }
+    return hasher.hex();
+}
+
 } // namespace imgbuild

@@ -9,22 +9,20 @@
 
 namespace imgbuild::customize {
 
-void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& root) {
+std::vector<Diagnostic> kernel_findings(const recipe::Recipe& recipe, const KernelFacts& kernel) {
     using json = nlohmann::json;
     const json& document = recipe.json();
-    Kernel kernel = find_kernel(root);
     std::vector<Diagnostic> findings;
     auto where = [&](const json::json_pointer& pointer) { return recipe.sources().value(pointer); };
     auto key_where = [&](const json::json_pointer& pointer) { return recipe.sources().key(pointer); };
-    KernelConfig config;
-    if (!kernel.config.empty()) config = read_kernel_config(kernel.config);
+    const KernelConfig& config = kernel.config ? *kernel.config : KernelConfig{};
 
     // kernel.config-require: the fragments' options.
     if (document.contains("kernel") && document["kernel"].contains("config-require")) {
         const auto& fragments = document["kernel"]["config-require"];
         for (std::size_t i = 0; i < fragments.size(); ++i) {
             auto pointer = json::json_pointer("/kernel/config-require") / i;
-            if (kernel.config.empty()) {
+            if (!kernel.config) {
                 findings.push_back(
                     {where(pointer), fmt::format("kernel {} ships no config (/boot/config-{}) to check the "
                                                  "required options against",
@@ -51,7 +49,7 @@ void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& roo
             std::string normal = name;
             std::replace(normal.begin(), normal.end(), '-', '_');
             if (std::string(list) == "/modules-load") loaded.insert(normal);
-            if (!kernel.module_names.count(normal))
+            if (!kernel.modules.count(normal))
                 findings.push_back(
                     {where(pointer / i), fmt::format("kernel {} has no module '{}' (neither in modules.dep nor "
                                                      "built in)",
@@ -61,7 +59,7 @@ void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& roo
 
     // sysctl keys whose subsystem is optional: the option must be there, and when it is a module,
     // loaded at boot (systemd-sysctl runs after systemd-modules-load).
-    if (document.contains("sysctl") && !kernel.config.empty()) {
+    if (document.contains("sysctl") && kernel.config) {
         for (const auto& [key, value] : document["sysctl"].items()) {
             auto pointer = json::json_pointer("/sysctl") / key;
             std::string text = value.is_string() ? value.get<std::string>() : value.dump();
@@ -85,6 +83,12 @@ void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& roo
             }
         }
     }
+    sort_unique(findings);
+    return findings;
+}
+
+void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& root) {
+    auto findings = kernel_findings(recipe, kernel_facts(find_kernel(root)));
     if (!findings.empty()) throw RecipeError(std::move(findings));
 }
 

@@ -50,7 +50,10 @@ bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, co
 
     KernelConfig config;
     if (fs::exists(kernel.modules / "config")) config = read_kernel_config(kernel.modules / "config");
-    std::string compress = config["CONFIG_RD_ZSTD"] == 'y' ? "zstd" : "gzip";
+    // zstd unpacks fastest at boot, when the kernel can and the image has the compressor; else gzip
+    // (Essential on Debian, and every kernel reads it).
+    bool zstd = config["CONFIG_RD_ZSTD"] == 'y' && (fs::exists(root / "usr/bin/zstd") || fs::exists(root / "bin/zstd"));
+    std::string compress = zstd ? "zstd" : "gzip";
     std::string target = "/usr/lib/modules/" + kernel.version + "/initramfs.img";
     std::vector<std::string> argv{"dracut",       "--reproducible", "--no-hostonly", "--force",    "--kver",
                                   kernel.version, "--add",          "ostree",        "--compress", compress};
@@ -73,8 +76,11 @@ bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, co
     fs::path cached = options.cache_dir / "initramfs" / (key + ".img");
     fs::path placed = root / fs::path(target).relative_path();
 
+    // One mode whichever way it came (dracut makes it 0600): the commit must not depend on the cache.
+    auto readable = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read;
     if (fs::exists(cached)) {
         fs::copy_file(cached, placed, fs::copy_options::overwrite_existing);
+        fs::permissions(placed, readable);
         log::info("initramfs for {} from the cache", kernel.version);
         return true;
     }
@@ -83,6 +89,7 @@ bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, co
         log::info("building the initramfs for {} with dracut", kernel.version);
         run_in_root(root, argv, "build the initramfs", options);
     }
+    fs::permissions(placed, readable);
     AtomicFile copy(cached);
     std::ifstream in(placed, std::ios::binary);
     char buffer[1 << 16];

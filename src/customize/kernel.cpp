@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
+#include "imgbuild/install/payload.hpp"
 
 namespace imgbuild::customize {
 namespace {
@@ -39,10 +41,8 @@ std::vector<int> version_numbers(const std::string& version) {
 
 } // namespace
 
-KernelConfig read_kernel_config(const fs::path& path) {
+KernelConfig parse_kernel_config(std::istream& stream) {
     KernelConfig config;
-    std::ifstream stream(path);
-    if (!stream) throw Error("Failed to read the kernel config '{}': {}", path.string(), std::strerror(errno));
     static const std::regex set("(CONFIG_[A-Za-z0-9_]+)=(.*)"), unset("# (CONFIG_[A-Za-z0-9_]+) is not set");
     for (std::string line; std::getline(stream, line);) {
         std::smatch match;
@@ -54,6 +54,12 @@ KernelConfig read_kernel_config(const fs::path& path) {
         }
     }
     return config;
+}
+
+KernelConfig read_kernel_config(const fs::path& path) {
+    std::ifstream stream(path);
+    if (!stream) throw Error("Failed to read the kernel config '{}': {}", path.string(), std::strerror(errno));
+    return parse_kernel_config(stream);
 }
 
 std::vector<ConfigRequirement> read_config_fragment(const fs::path& path) {
@@ -127,6 +133,50 @@ Kernel find_kernel(const fs::path& root) {
         if (!line.empty()) kernel.builtin.insert(module_name(line));
     kernel.module_names.insert(kernel.builtin.begin(), kernel.builtin.end());
     return kernel;
+}
+
+KernelFacts kernel_facts(const Kernel& kernel) {
+    KernelFacts facts{kernel.version, std::nullopt, kernel.module_names};
+    if (!kernel.config.empty()) facts.config = read_kernel_config(kernel.config);
+    return facts;
+}
+
+KernelFacts kernel_from_packages(const std::vector<fs::path>& packages) {
+    // Per kernel version found: its config, its modules.
+    std::map<std::string, KernelFacts> kernels;
+    static const std::regex config_path(R"((?:usr/)?(?:boot/config-(.+)|lib/modules/([^/]+)/config))");
+    static const std::regex module_path(R"((?:usr/)?lib/modules/([^/]+)/(kernel/.*\.ko(\..*)?|modules\.builtin))");
+    for (const auto& package : packages) {
+        install::read_payload(package, [&](const install::PayloadEntry& entry, const auto& read) {
+            if (!entry.regular) return true;
+            std::smatch match;
+            if (std::regex_match(entry.path, match, config_path)) {
+                std::string version = match[1].matched ? match[1].str() : match[2].str();
+                std::istringstream text(read());
+                kernels[version].version = version;
+                kernels[version].config = parse_kernel_config(text);
+            } else if (std::regex_match(entry.path, match, module_path)) {
+                auto& kernel = kernels[match[1].str()];
+                kernel.version = match[1].str();
+                if (match[2].str() == "modules.builtin") {
+                    std::istringstream lines(read());
+                    for (std::string line; std::getline(lines, line);)
+                        if (!line.empty()) kernel.modules.insert(module_name(line));
+                } else {
+                    kernel.modules.insert(module_name(match[2].str()));
+                }
+            }
+            return true;
+        });
+    }
+    if (kernels.empty())
+        throw Error("Failed to find a kernel in the packages: none ships /boot/config-* or /lib/modules/<version>");
+    if (kernels.size() > 1) {
+        std::vector<std::string> versions;
+        for (const auto& [version, facts] : kernels) versions.push_back(version);
+        throw Error("Failed to choose a kernel: the packages hold several ({})", fmt::join(versions, ", "));
+    }
+    return kernels.begin()->second;
 }
 
 std::optional<SysctlNeed> sysctl_need(const std::string& key, const std::string& value) {

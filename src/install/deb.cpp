@@ -45,17 +45,6 @@ std::string merged_path(std::string_view path) {
     return std::string(path);
 }
 
-struct Nested {
-    archive* outer;
-    char buffer[1 << 16];
-};
-
-la_ssize_t read_nested(archive*, void* data, const void** block) {
-    auto* nested = static_cast<Nested*>(data);
-    *block = nested->buffer;
-    return archive_read_data(nested->outer, nested->buffer, sizeof nested->buffer);
-}
-
 void prepare_root(const fs::path& root) {
     fs::create_directories(root / "usr");
     for (const char* dir : merged_dirs) {
@@ -132,11 +121,11 @@ void unpack_deb(const fs::path& deb, const fs::path& root, const std::function<b
         std::string_view name = archive_entry_pathname(member);
         if (!name.starts_with("data.tar")) continue;
 
-        Nested nested{outer.get(), {}};
+        wrap::Nested nested{outer.get(), {}};
         wrap::ArchiveReader data(archive_read_new());
         archive_read_support_filter_all(data.get());
         archive_read_support_format_tar(data.get());
-        wrap::archive_check(data.get(), archive_read_open(data.get(), &nested, nullptr, read_nested, nullptr),
+        wrap::archive_check(data.get(), archive_read_open(data.get(), &nested, nullptr, wrap::read_nested, nullptr),
                             fmt::format("read the data of '{}'", deb.string()));
         wrap::ArchiveWriter disk(archive_write_disk_new());
         archive_write_disk_set_options(disk.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |

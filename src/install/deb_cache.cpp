@@ -40,17 +40,6 @@ std::string read_member(archive* outer) {
     return bytes;
 }
 
-struct Nested {
-    archive* outer;
-    char buffer[1 << 16];
-};
-
-la_ssize_t read_nested(archive*, void* data, const void** block) {
-    auto* nested = static_cast<Nested*>(data);
-    *block = nested->buffer;
-    return archive_read_data(nested->outer, nested->buffer, sizeof nested->buffer);
-}
-
 void write_member(archive* out, const std::string& name, la_int64_t size, la_int64_t mtime) {
     wrap::ArchiveEntry entry(archive_entry_new());
     archive_entry_set_pathname(entry.get(), name.c_str());
@@ -88,11 +77,11 @@ void repack(const fs::path& deb, const fs::path& target) {
             continue;
         }
         data_mtime = archive_entry_mtime(entry);
-        Nested nested{outer.get(), {}};
+        wrap::Nested nested{outer.get(), {}};
         wrap::ArchiveReader data(archive_read_new());
         archive_read_support_filter_all(data.get());
         archive_read_support_format_raw(data.get());
-        wrap::archive_check(data.get(), archive_read_open(data.get(), &nested, nullptr, read_nested, nullptr),
+        wrap::archive_check(data.get(), archive_read_open(data.get(), &nested, nullptr, wrap::read_nested, nullptr),
                             fmt::format("read the data of '{}'", deb.string()));
         archive_entry* raw = nullptr;
         wrap::archive_check(data.get(), archive_read_next_header(data.get(), &raw),

@@ -2,21 +2,70 @@
 
 #include "imgbuild/pipeline/pipeline.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <regex>
+
 #include <fmt/format.h>
 
+#include "imgbuild/commit/commit.hpp"
+#include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/timer.hpp"
 #include "imgbuild/install/install.hpp"
 #include "imgbuild/resolve/resolve.hpp"
+#include "imgbuild/version.hpp"
 
 namespace imgbuild::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
 
+using json = nlohmann::json;
+
 fs::path partial_path(const fs::path& dir) { return fs::path(dir.string() + ".partial"); }
+
+// Removes the directory unless the work in it completed.
+struct RemoveUnlessDone {
+    fs::path path;
+    bool done = false;
+    ~RemoveUnlessDone() {
+        std::error_code error;
+        if (!done && !path.empty()) fs::remove_all(path, error);
+    }
+};
+
+std::string regex_escape(const std::string& text) {
+    static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
+    return std::regex_replace(text, special, R"(\$&)");
+}
+
+// The work directory of a commit: CACHE/work/<name>-<pid>. Those of processes that are gone (killed
+// builds) are removed first: each holds a whole root.
+fs::path work_dir(const Context& context, const std::string& name) {
+    fs::path work = context.cache_dir / "work";
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(work, ec)) {
+        std::string base = entry.path().filename().string();
+        if (base.ends_with(".partial")) base.resize(base.size() - 8);
+        auto dash = base.rfind('-');
+        if (dash == std::string::npos) continue;
+        char* end = nullptr;
+        long pid = std::strtol(base.c_str() + dash + 1, &end, 10);
+        if (*end != '\0' || pid <= 0) continue;
+        if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+            log::info("removing {}, left by an interrupted build", entry.path().string());
+            fs::remove_all(entry.path(), ec);
+        }
+    }
+    return work / fmt::format("{}-{}", name, ::getpid());
+}
+
+std::string lock_digest(const resolve::Lock& lock) { return "sha256:" + sha256_hex(resolve::lock_text(lock)); }
 
 } // namespace
 
@@ -35,7 +84,54 @@ fetch::FetchResult fetch_packages(const resolve::Lock& lock, const Context& cont
     return result;
 }
 
-void build_rootfs(const recipe::Recipe& recipe, const fs::path& dir, const Context& context) {
+std::string build_version(const recipe::Recipe& recipe, std::int64_t epoch, const std::vector<std::string>& history) {
+    std::string version = recipe.json().value("version", "{date}.{n}");
+    std::time_t time = static_cast<std::time_t>(epoch);
+    std::tm day{};
+    gmtime_r(&time, &day);
+    char date[16];
+    std::strftime(date, sizeof date, "%Y%m%d", &day);
+    auto replace_all = [](std::string text, const std::string& from, const std::string& to) {
+        for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+            text.replace(at, from.size(), to);
+        return text;
+    };
+    version = replace_all(version, "{date}", date);
+    if (version.find("{n}") == std::string::npos) return version;
+    // The pattern of this date's versions, {n} a number; the next n follows the highest.
+    std::string pattern = regex_escape(version);
+    pattern = replace_all(pattern, regex_escape("{n}"), "([0-9]+)");
+    std::regex same_day(pattern);
+    long next = 0;
+    for (const auto& old : history) {
+        std::smatch match;
+        if (std::regex_match(old, match, same_day)) next = std::max(next, std::stol(match[1]) + 1);
+    }
+    return replace_all(version, "{n}", std::to_string(next));
+}
+
+std::string build_inputs_digest(const recipe::Recipe& recipe, const resolve::Lock& lock) {
+    json inputs = {{"recipe", recipe.canonical_json()},
+                   {"imgbuild", fmt::format("{} {}", version, git_revision)},
+                   {"packages", json::array()},
+                   {"files", json::array()}};
+    for (const auto& package : lock.packages)
+        inputs["packages"].push_back(
+            fmt::format("{} {} {} {}", package.name, package.version, package.arch, package.checksum.str()));
+    auto base = fs::absolute(recipe.path()).parent_path().lexically_normal();
+    for (const auto& path : recipe.input_paths())
+        inputs["files"].push_back({path.lexically_relative(base).string(), tree_digest(path)});
+    return "sha256:" + sha256_hex(inputs.dump());
+}
+
+std::string ref_of(const recipe::Recipe& recipe) {
+    const json& document = recipe.json();
+    if (document.contains("ostree") && document["ostree"].contains("ref")) return document["ostree"]["ref"];
+    return fmt::format("imgbuild/{}/{}", document.value("name", "image"), document.value("arch", "x86_64"));
+}
+
+customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const resolve::Lock& lock, const fs::path& dir,
+                                        const Context& context, RootfsStage stage, const std::string& version) {
     std::error_code ec;
     if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
         throw UsageError("Failed to build a root filesystem in '{}': it exists and is not empty", dir.string());
@@ -45,20 +141,11 @@ void build_rootfs(const recipe::Recipe& recipe, const fs::path& dir, const Conte
         fs::remove_all(partial);
     }
 
-    // Which packages: the recipe's lock, or a fresh resolve.
-    auto lock = lock_for(recipe, context);
     // Every package verified in the cache before anything is installed.
     auto fetched = fetch_packages(lock, context);
     // Install into a directory beside the target, renamed into place when complete; removed on failure.
     fs::create_directories(partial);
-    struct RemoveUnlessDone {
-        const fs::path& path;
-        bool done = false;
-        ~RemoveUnlessDone() {
-            std::error_code error;
-            if (!done) fs::remove_all(path, error);
-        }
-    } cleanup{partial};
+    RemoveUnlessDone cleanup{partial};
     install::InstallOptions options;
     options.docs = recipe.json().value("docs", true);
     options.source_date_epoch = lock.source_date_epoch;
@@ -73,9 +160,99 @@ void build_rootfs(const recipe::Recipe& recipe, const fs::path& dir, const Conte
         auto result = install::install(lock, fetched.files, partial, options);
         log::info("installed {} packages in {:.1f} s", result.packages, result.seconds);
     }
+    // The recipe's tuning, the kernel and its initramfs, ostree's layout.
+    customize::CustomizeResult customized;
+    if (stage == RootfsStage::customize) {
+        customize::CustomizeOptions customize_options;
+        customize_options.cache_dir = context.cache_dir;
+        customize_options.version = version;
+        customize_options.source_date_epoch = lock.source_date_epoch;
+        customize_options.on_output = [](std::string_view line) { log::debug("| {}", line); };
+        customized = customize::customize(recipe, lock, partial, customize_options);
+        log::info("customized the root{}{}", customized.kernel_version.empty() ? "" : " for kernel ",
+                  customized.kernel_version);
+    }
     if (fs::exists(dir, ec)) fs::remove(dir);
     fs::rename(partial, dir);
     cleanup.done = true;
+    return customized;
+}
+
+void build_rootfs(const recipe::Recipe& recipe, const fs::path& dir, const Context& context, RootfsStage stage) {
+    // Which packages: the recipe's lock, or a fresh resolve.
+    auto lock = lock_for(recipe, context);
+    build_rootfs(recipe, lock, dir, context, stage, build_version(recipe, lock.source_date_epoch, {}));
+}
+
+CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, const Context& context, bool force) {
+    const json& document = recipe.json();
+    CommitOutcome outcome;
+    outcome.ref = ref_of(recipe);
+
+    // The signing key first: a bad one should fail before minutes of building, naming the recipe line.
+    std::optional<commit::SigningKey> key;
+    auto key_pointer = json::json_pointer("/ostree/sign/ed25519-key");
+    if (document.contains(key_pointer)) {
+        try {
+            key = commit::read_signing_key(document.at(key_pointer).get<std::string>());
+        } catch (const commit::KeyError& e) {
+            throw RecipeError({{recipe.sources().value(key_pointer), e.what()}});
+        }
+    }
+
+    auto lock = lock_for(recipe, context);
+    std::string inputs = build_inputs_digest(recipe, lock);
+    auto head = commit::head(repo, outcome.ref);
+    if (head && !force) {
+        auto it = head->metadata.find("imgbuild.inputs-digest");
+        if (it != head->metadata.end() && it->second == inputs) {
+            log::info("unchanged: {} is already {} (version {}), built from the same inputs", outcome.ref,
+                      head->checksum, head->version);
+            outcome.checksum = head->checksum;
+            outcome.parent = head->parent;
+            outcome.version = head->version;
+            outcome.unchanged = true;
+            return outcome;
+        }
+    }
+    outcome.version = build_version(recipe, lock.source_date_epoch, commit::history_versions(repo, outcome.ref));
+
+    fs::path root = work_dir(context, document.value("name", "image"));
+    RemoveUnlessDone cleanup{root};
+    auto customized = build_rootfs(recipe, lock, root, context, RootfsStage::customize, outcome.version);
+
+    commit::CommitOptions options;
+    options.repo = repo;
+    options.build_repo = context.cache_dir / "ostree-build";
+    options.ref = outcome.ref;
+    options.subject = fmt::format("{} {}", document.value("name", "image"), outcome.version);
+    options.timestamp = lock.source_date_epoch;
+    options.version = outcome.version;
+    options.kernel_version = customized.kernel_version;
+    options.metadata = {{"imgbuild.recipe", document.value("name", "")},
+                        {"imgbuild.recipe-digest", resolve::recipe_digest(recipe)},
+                        {"imgbuild.lock-digest", lock_digest(lock)},
+                        {"imgbuild.inputs-digest", inputs},
+                        {"imgbuild.format", lock.format},
+                        {"imgbuild.arch", lock.arch},
+                        {"imgbuild.tool", fmt::format("imgbuild {} (git {})", version, git_revision)}};
+    for (const auto& package : lock.packages)
+        options.packages.push_back(fmt::format("{} {} {}", package.name, package.version, package.arch));
+    options.sign = key;
+    options.static_delta = document.contains("ostree") && document["ostree"].value("static-delta", false);
+    options.parallel = context.jobs;
+    commit::CommitResult result;
+    {
+        ScopedTimer timer("commit");
+        result = commit::commit(root, options);
+    }
+    log::info("committed {} {} on {} in {:.1f} s ({} new objects){}", document.value("name", ""), outcome.version,
+              outcome.ref, result.seconds, result.objects_written,
+              result.parent.empty() ? "" : fmt::format(", parent {}", result.parent.substr(0, 12)));
+    if (key) log::info("signed with the ed25519 key whose public half is {}", key->public_base64());
+    outcome.checksum = result.checksum;
+    outcome.parent = result.parent;
+    return outcome;
 }
 
 } // namespace imgbuild::pipeline

@@ -64,4 +64,17 @@ nlohmann::json relative_paths(const nlohmann::json& json, const nlohmann::json& 
     return json;
 }
 
+void path_values(const nlohmann::json& json, const nlohmann::json& schema, std::vector<std::filesystem::path>& out) {
+    if (json.is_object()) {
+        for (const auto& [key, value] : json.items())
+            if (const auto* child = child_schema(schema, key, false)) path_values(value, *child, out);
+    } else if (json.is_array()) {
+        if (const auto* items = child_schema(schema, "", true))
+            for (const auto& value : json) path_values(value, *items, out);
+    } else if (json.is_string() && schema.contains("x-path")) {
+        std::filesystem::path path(json.get<std::string>());
+        if (path.is_absolute()) out.push_back(path);
+    }
+}
+
 } // namespace imgbuild::recipe

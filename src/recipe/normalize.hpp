@@ -2,6 +2,7 @@
 // Applies the schema's own annotations to the located tree before it becomes JSON.
 
 #include <filesystem>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,9 @@ void normalize(Node& node, const nlohmann::json& schema);
 
 // The paths of `json` (x-path values) relative to `base`, for digests that do not depend on where a
 // checkout lives.
+// Every x-path value of the tree that names a local file or directory (absolute by now), in document order.
+void path_values(const nlohmann::json& json, const nlohmann::json& schema, std::vector<std::filesystem::path>& out);
+
 nlohmann::json relative_paths(const nlohmann::json& json, const nlohmann::json& schema,
                               const std::filesystem::path& base);
 

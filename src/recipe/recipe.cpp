@@ -313,6 +313,12 @@ nlohmann::json Recipe::canonical_json() const {
     return relative_paths(m_json, schema_document(), base);
 }
 
+std::vector<std::filesystem::path> Recipe::input_paths() const {
+    std::vector<std::filesystem::path> paths;
+    path_values(m_json, schema_document(), paths);
+    return paths;
+}
+
 std::string_view schema() { return schema_text(); }
 
 } // namespace imgbuild::recipe

@@ -23,4 +23,17 @@ inline void archive_check(archive* handle, int result, std::string_view what) {
     }
 }
 
+// The current member of `outer` read as an archive of its own (a .deb's data.tar.xz inside the ar
+// archive): archive_read_open(inner, &nested, nullptr, read_nested, nullptr).
+struct Nested {
+    archive* outer;
+    char buffer[1 << 16];
+};
+
+inline la_ssize_t read_nested(archive*, void* data, const void** block) {
+    auto* nested = static_cast<Nested*>(data);
+    *block = nested->buffer;
+    return archive_read_data(nested->outer, nested->buffer, sizeof nested->buffer);
+}
+
 } // namespace imgbuild::wrap

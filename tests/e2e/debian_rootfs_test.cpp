@@ -28,8 +28,8 @@ TEST(DebianRootfs, DefaultRecipeInstallsTheNode) {
         GTEST_SKIP() << "skipped: the host's apt sources name no Debian archive";
     TempDir dir;
     fs::path recipe = source_dir / "recipes/debian11-node.yaml";
-    auto result = run_imgbuild(
-        {"--cache-dir", e2e_cache.string(), "rootfs", recipe.string(), "-o", (dir.path() / "root").string()});
+    auto result = run_imgbuild({"--cache-dir", e2e_cache.string(), "rootfs", recipe.string(), "-o",
+                                (dir.path() / "root").string(), "--stage", "install"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     fs::path root = dir.path() / "root";
 

@@ -49,7 +49,9 @@ protected:
                                          (fixtures / "rpm").string() + "', gpgkey: " +
                                          (fixtures / "keys" / key).string() + "}\npackages: [" + packages + "]\n");
     }
+    // These tests look at what the packages installed: rootfs stops there (--stage install).
     CommandResult imgbuild(std::vector<std::string> args) {
+        if (args.front() == "rootfs") args.insert(args.end(), {"--stage", "install"});
         args.insert(args.begin(), {"--cache-dir", (dir.path() / "cache").string()});
         return run_imgbuild(args, dir.path());
     }
@@ -264,11 +266,12 @@ TEST_F(InstallTest, InterruptedFetchAndInstallComplete) {
     // An install killed while dpkg runs: nothing under the final name; the next run starts over and completes.
     auto recipe = deb_recipe("app, scripted");
     ASSERT_EQ(imgbuild({"fetch", recipe.string()}).exit_code, 0);
-    run_and_kill({"--cache-dir", (dir.path() / "cache").string(), "rootfs", recipe.string(), "-o", "root"}, dir.path(),
-                 [&] {
-                     std::error_code ec;
-                     return fs::exists(dir.path() / "root.partial/usr/bin/dpkg", ec);
-                 });
+    run_and_kill(
+        {"--cache-dir", (dir.path() / "cache").string(), "rootfs", recipe.string(), "-o", "root", "--stage", "install"},
+        dir.path(), [&] {
+            std::error_code ec;
+            return fs::exists(dir.path() / "root.partial/usr/bin/dpkg", ec);
+        });
     EXPECT_FALSE(fs::exists(dir.path() / "root"));
     auto completed = imgbuild({"rootfs", recipe.string(), "-o", "root"});
     ASSERT_EQ(completed.exit_code, 0) << completed.err;

@@ -3,6 +3,7 @@
 // libostree C API into a fast bare-user build repository, then pulled into the output's archive
 // repository (which nodes upgrade from), with the ref's previous commit as parent.
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -19,6 +20,23 @@ public:
     using Error::Error;
 };
 
+// A signing key that cannot be used (unreadable, not ed25519, halves that do not match).
+class KeyError : public Error {
+public:
+    using Error::Error;
+};
+
+struct SigningKey {
+    std::array<unsigned char, 32> seed{};
+    std::array<unsigned char, 32> public_key{};
+    // What a node's remote config names: `verification-ed25519-key=<this>` (ostree's format).
+    std::string public_base64() const;
+};
+
+// An ed25519 secret key in `ostree sign`'s format (base64 of seed and public key) or PEM (PKCS#8,
+// as `openssl genpkey -algorithm ed25519` writes it). Throws KeyError.
+SigningKey read_signing_key(const std::filesystem::path& path);
+
 struct CommitOptions {
     std::filesystem::path repo;       // the archive repository, created when missing
     std::filesystem::path build_repo; // a bare-user repository (a cache: fast to write, never served)
@@ -29,7 +47,7 @@ struct CommitOptions {
     std::string kernel_version;                  // marks the commit bootable
     std::map<std::string, std::string> metadata; // imgbuild.* strings
     std::vector<std::string> packages;           // "name version arch", for diffs and SBOMs
-    std::filesystem::path ed25519_key;           // sign with it (ostree's format) when set
+    std::optional<SigningKey> sign;              // ed25519 signature in the archive repository
     bool static_delta = false;                   // a static delta from the parent
     unsigned parallel = 8;
 };

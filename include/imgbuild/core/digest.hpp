@@ -49,5 +49,8 @@ private:
 std::string sha256_hex(std::string_view data);
 // Throws Error naming the file when it cannot be read.
 Checksum checksum_file(const std::filesystem::path& path, DigestType type);
+// sha256 (hex) of a file or a directory tree as content: sorted names, types, the executable bit,
+// contents and link targets; not owners, other modes or times. For "did this input change?".
+std::string tree_digest(const std::filesystem::path& path);
 
 } // namespace imgbuild

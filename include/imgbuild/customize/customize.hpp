@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/customize/kernel.hpp"
 #include "imgbuild/recipe/recipe.hpp"
 #include "imgbuild/resolve/lock.hpp"
 
@@ -43,5 +44,7 @@ CustomizeResult customize(const recipe::Recipe& recipe, const resolve::Lock& loc
 // modules-load and initramfs.drivers module, and every sysctl key's subsystem. Findings name the
 // recipe's line and the kernel option (RecipeError, exit 2).
 void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& root);
+// The same findings, for any kernel (kernel-check reads one from packages).
+std::vector<Diagnostic> kernel_findings(const recipe::Recipe& recipe, const KernelFacts& kernel);
 
 } // namespace imgbuild::customize

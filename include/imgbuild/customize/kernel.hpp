@@ -3,6 +3,7 @@
 // kernel options behind sysctl keys.
 
 #include <filesystem>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@ namespace imgbuild::customize {
 // A kernel config (/boot/config-*): option → 'y', 'm' or 'n' ("# CONFIG_X is not set").
 using KernelConfig = std::map<std::string, char>;
 KernelConfig read_kernel_config(const std::filesystem::path& path);
+KernelConfig parse_kernel_config(std::istream& text);
 
 // One line of a kernel-config/*.config fragment: CONFIG_X=y (built in) or CONFIG_X=m (module or built in).
 struct ConfigRequirement {
@@ -40,6 +42,17 @@ struct Kernel {
 
 // The one kernel installed in `root` (throws when there is none or several).
 Kernel find_kernel(const std::filesystem::path& root);
+
+// What the checks need to know of a kernel, from an installed root or from its packages.
+struct KernelFacts {
+    std::string version;
+    std::optional<KernelConfig> config; // nullopt: the kernel ships no config
+    std::set<std::string> modules;      // loadable and built in, '-' written as '_'
+};
+KernelFacts kernel_facts(const Kernel& kernel);
+// The kernel in a set of packages (.deb or .rpm: its config, modules.builtin and *.ko files), read
+// without installing them. Throws when they hold no kernel, or several.
+KernelFacts kernel_from_packages(const std::vector<std::filesystem::path>& packages);
 
 // The kernel option a sysctl key needs ("net.ipv4.vs.expire_nodest_conn" → CONFIG_IP_VS), with the
 // module providing it when built as one; nullopt for core keys. `value` matters for keys naming an

@@ -1,9 +1,13 @@
 #pragma once
 // The pipeline: the stages called in order, each with the values of the ones before. The CLI's
-// commands run a prefix of it (rootfs: up to install) or all of it (build).
+// commands run a prefix of it (rootfs: up to customize; commit: up to commit) or all of it (build).
 
+#include <cstdint>
 #include <filesystem>
+#include <string>
+#include <vector>
 
+#include "imgbuild/customize/customize.hpp"
 #include "imgbuild/fetch/fetch.hpp"
 #include "imgbuild/recipe/recipe.hpp"
 #include "imgbuild/resolve/lock.hpp"
@@ -24,8 +28,45 @@ resolve::Lock lock_for(const recipe::Recipe& recipe, const Context& context);
 // Fetches the lock's packages and logs a summary line.
 fetch::FetchResult fetch_packages(const resolve::Lock& lock, const Context& context);
 
+// The version of a build: the recipe's version (default "{date}.{n}") with {date} the day of
+// `epoch` (YYYYMMDD, UTC) and {n} one more than the highest n among `history` versions of the same
+// date (0 for the first build of a day).
+std::string build_version(const recipe::Recipe& recipe, std::int64_t epoch, const std::vector<std::string>& history);
+
+// The digest of everything a commit is made from: the recipe (canonical), the contents of the files
+// it names (overlays, scripts, sources, keys), the locked packages and imgbuild's version. Two builds
+// with the same digest make the same tree. The lock's repository dates are left out: new metadata
+// with the same packages is no reason for a new commit.
+std::string build_inputs_digest(const recipe::Recipe& recipe, const resolve::Lock& lock);
+
+// The ref a recipe's commits go on: ostree.ref, else imgbuild/<name>/<arch>.
+std::string ref_of(const recipe::Recipe& recipe);
+
+enum class RootfsStage {
+    install,   // the packages installed, nothing else
+    customize, // the image's tree: tuned, with kernel and initramfs, in ostree's layout
+};
+
 // recipe → root filesystem at `dir`. It is built beside it (DIR.partial) and renamed into place when
 // complete, so an interrupted run leaves nothing under `dir`; the next run starts over.
-void build_rootfs(const recipe::Recipe& recipe, const std::filesystem::path& dir, const Context& context);
+customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const resolve::Lock& lock,
+                                        const std::filesystem::path& dir, const Context& context, RootfsStage stage,
+                                        const std::string& version);
+// The same, with the lock made first (lock_for) and the version of a first build.
+void build_rootfs(const recipe::Recipe& recipe, const std::filesystem::path& dir, const Context& context,
+                  RootfsStage stage);
+
+struct CommitOutcome {
+    std::string checksum;
+    std::string parent;
+    std::string ref;
+    std::string version;
+    bool unchanged = false; // the ref's head was built from the same inputs; nothing was built
+};
+
+// recipe → a commit on its ref in `repo` (an archive repository, created when missing). Skips the
+// build when the head of the ref has the same build inputs, unless `force`.
+CommitOutcome commit_recipe(const recipe::Recipe& recipe, const std::filesystem::path& repo, const Context& context,
+                            bool force);
 
 } // namespace imgbuild::pipeline

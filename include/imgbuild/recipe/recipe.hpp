@@ -38,6 +38,10 @@ public:
     // The recipe with its paths relative to the recipe file's directory, so digests of it do not depend
     // on where a checkout lives.
     nlohmann::json canonical_json() const;
+    // The local files and directories the recipe names (x-path values: overlays, files' sources,
+    // scripts, keys, kernel config fragments), absolute, in document order. A build's output depends
+    // on their contents as much as on the recipe's text.
+    std::vector<std::filesystem::path> input_paths() const;
 
 private:
     nlohmann::json m_json;

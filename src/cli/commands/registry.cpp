@@ -11,6 +11,8 @@ std::unique_ptr<Command> make_lock();
 std::unique_ptr<Command> make_diff();
 std::unique_ptr<Command> make_fetch();
 std::unique_ptr<Command> make_rootfs();
+std::unique_ptr<Command> make_commit();
+std::unique_ptr<Command> make_kernel_check();
 
 const std::vector<CommandEntry>& commands() {
     static const std::vector<CommandEntry> table = {
@@ -19,9 +21,12 @@ const std::vector<CommandEntry>& commands() {
         {"schema", "Print the recipe JSON Schema (for editors and other tools)", make_schema},
         {"lock", "Resolve the recipe's packages with libsolv and write the lockfile", make_lock},
         {"fetch", "Download every locked package into the cache, each verified against the lock", make_fetch},
-        {"rootfs", "Install the recipe's packages into a directory (scripts run in a sandbox; needs root)",
+        {"rootfs", "Build the image's tree into a directory: packages, tuning, kernel, ostree layout (needs root)",
          make_rootfs},
-        {"diff", "Compare two lockfiles: packages added, removed, upgraded, downgraded", make_diff},
+        {"commit", "Build the recipe and commit it to its ostree ref; print the checksum (needs root)", make_commit},
+        {"diff", "Compare two lockfiles or commits: packages added, removed, upgraded, downgraded", make_diff},
+        {"kernel-check", "Check a kernel config, or a recipe's kernel, against what the image needs",
+         make_kernel_check},
     };
     return table;
 }

@@ -1,0 +1,265 @@
+// The commit stage, through the libostree C API (DESIGN.md §5). Writing a root into an archive
+// repository compresses every object again on every build (~30 s); writing it into a bare-user
+// repository is a copy (~5 s, and ~1 s of checksums when the objects are already there), and pulling
+// that commit into the archive repository compresses only the objects the archive lacks. So:
+//   build repo (bare-user, a cache, no fsync) ← the tree; the commit, parent = the archive's head
+//   archive repo (the output)                 ← pull the commit; sign it; then move the ref
+// The ref moves last, after the objects and the signature are on disk: a node upgrading while a build
+// runs sees the previous commit or the complete new one.
+
+#include "imgbuild/commit/commit.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "imgbuild/core/log.hpp"
+#include "imgbuild/core/timer.hpp"
+#include "sign.hpp"
+#include "tree.hpp"
+#include "wrap/glib.hpp"
+
+namespace imgbuild::commit {
+namespace {
+
+namespace fs = std::filesystem;
+using wrap::gcall;
+using wrap::GObjectPtr;
+using wrap::GVariantPtr;
+
+// The repository at `path`, created with `mode` when missing (an existing one keeps its mode and config).
+GObjectPtr<OstreeRepo> open_or_create(const fs::path& path, OstreeRepoMode mode) {
+    bool created = !fs::exists(path / "config");
+    fs::create_directories(path);
+    GObjectPtr<OstreeRepo> repo;
+    gcall(fmt::format("open the ostree repository '{}'", path.string()), [&](GError** error) {
+        repo.reset(ostree_repo_create_at(AT_FDCWD, path.c_str(), mode, nullptr, nullptr, error));
+        return repo != nullptr;
+    });
+    if (created && mode == OSTREE_REPO_MODE_ARCHIVE) {
+        // zlib level 1 instead of 6: a pull compresses ~2.5× faster for objects ~5 % larger.
+        GKeyFile* config = ostree_repo_copy_config(repo.get());
+        g_key_file_set_integer(config, "archive", "zlib-level", 1);
+        gcall("write the repository's config",
+              [&](GError** error) { return ostree_repo_write_config(repo.get(), config, error); });
+        g_key_file_unref(config);
+        gcall("reopen the repository",
+              [&](GError** error) { return ostree_repo_reload_config(repo.get(), nullptr, error); });
+    }
+    return repo;
+}
+
+GObjectPtr<OstreeRepo> open_existing(const fs::path& path) {
+    GObjectPtr<OstreeRepo> repo;
+    gcall(fmt::format("open the ostree repository '{}'", path.string()), [&](GError** error) {
+        repo.reset(ostree_repo_open_at(AT_FDCWD, path.c_str(), nullptr, error));
+        return repo != nullptr;
+    });
+    return repo;
+}
+
+// Aborts the transaction unless it was committed.
+struct Transaction {
+    OstreeRepo* repo;
+    bool done = false;
+    explicit Transaction(OstreeRepo* r) : repo(r) {
+        gcall("start a transaction",
+              [&](GError** error) { return ostree_repo_prepare_transaction(repo, nullptr, nullptr, error); });
+    }
+    void commit() {
+        gcall("commit the transaction",
+              [&](GError** error) { return ostree_repo_commit_transaction(repo, nullptr, nullptr, error); });
+        done = true;
+    }
+    ~Transaction() {
+        if (!done) ostree_repo_abort_transaction(repo, nullptr, nullptr);
+    }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+};
+
+GVariantPtr commit_metadata(const CommitOptions& options) {
+    GVariantDict dict;
+    g_variant_dict_init(&dict, nullptr);
+    if (!options.version.empty()) g_variant_dict_insert(&dict, "version", "s", options.version.c_str());
+    if (!options.kernel_version.empty()) {
+        g_variant_dict_insert(&dict, "ostree.bootable", "b", TRUE);
+        g_variant_dict_insert(&dict, "ostree.linux", "s", options.kernel_version.c_str());
+    }
+    // The ref the commit was made for: a client pulling it under another ref refuses it.
+    const char* refs[] = {options.ref.c_str(), nullptr};
+    g_variant_dict_insert_value(&dict, "ostree.ref-binding", g_variant_new_strv(refs, 1));
+    for (const auto& [key, value] : options.metadata) g_variant_dict_insert(&dict, key.c_str(), "s", value.c_str());
+    std::vector<const char*> packages;
+    for (const auto& package : options.packages) packages.push_back(package.c_str());
+    g_variant_dict_insert_value(&dict, "imgbuild.packages",
+                                g_variant_new_strv(packages.data(), static_cast<gssize>(packages.size())));
+    return wrap::take(g_variant_dict_end(&dict));
+}
+
+std::optional<std::string> resolve(OstreeRepo* repo, const std::string& ref) {
+    char* rev = nullptr;
+    gcall(fmt::format("resolve '{}'", ref),
+          [&](GError** error) { return ostree_repo_resolve_rev(repo, ref.c_str(), TRUE, &rev, error); });
+    if (!rev) return std::nullopt;
+    wrap::GCharPtr owned(rev);
+    return std::string(rev);
+}
+
+CommitInfo describe(OstreeRepo* repo, const std::string& checksum) {
+    GVariant* raw = nullptr;
+    gcall(fmt::format("load the commit {}", checksum), [&](GError** error) {
+        return ostree_repo_load_variant(repo, OSTREE_OBJECT_TYPE_COMMIT, checksum.c_str(), &raw, error);
+    });
+    GVariantPtr commit(raw);
+    CommitInfo info;
+    info.checksum = checksum;
+    if (wrap::GCharPtr parent{ostree_commit_get_parent(commit.get())}) info.parent = parent.get();
+    info.timestamp = static_cast<std::int64_t>(ostree_commit_get_timestamp(commit.get()));
+    GVariantPtr metadata(g_variant_get_child_value(commit.get(), 0));
+    GVariantIter iter;
+    g_variant_iter_init(&iter, metadata.get());
+    const char* key = nullptr;
+    GVariant* value = nullptr;
+    while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+        GVariantPtr owned(value);
+        if (g_variant_is_of_type(value, G_VARIANT_TYPE_STRING)) {
+            info.metadata[key] = g_variant_get_string(value, nullptr);
+        } else if (std::string_view(key) == "imgbuild.packages" && g_variant_is_of_type(value, G_VARIANT_TYPE("as"))) {
+            gsize count = 0;
+            const char** strings = g_variant_get_strv(value, &count);
+            info.packages.assign(strings, strings + count);
+            g_free(strings);
+        }
+    }
+    if (auto it = info.metadata.find("version"); it != info.metadata.end()) info.version = it->second;
+    return info;
+}
+
+bool has_commit(OstreeRepo* repo, const std::string& checksum) {
+    gboolean have = FALSE;
+    gcall("look up a commit", [&](GError** error) {
+        return ostree_repo_has_object(repo, OSTREE_OBJECT_TYPE_COMMIT, checksum.c_str(), &have, nullptr, error);
+    });
+    return have;
+}
+
+} // namespace
+
+CommitResult commit(const fs::path& root, const CommitOptions& options) {
+    auto started = std::chrono::steady_clock::now();
+    CommitResult result;
+    auto archive = open_or_create(options.repo, OSTREE_REPO_MODE_ARCHIVE);
+    result.parent = resolve(archive.get(), options.ref).value_or("");
+
+    // 1. The tree and the commit, in the build repository.
+    auto build = open_or_create(options.build_repo, OSTREE_REPO_MODE_BARE_USER);
+    ostree_repo_set_disable_fsync(build.get(), TRUE); // a cache: a crash costs a rebuild, not data
+    {
+        ScopedTimer timer("commit: tree");
+        Transaction transaction(build.get());
+        TreeStats stats;
+        auto tree = write_tree(build.get(), root, options.parallel, stats);
+        auto metadata = commit_metadata(options);
+        char* checksum = nullptr;
+        gcall("write the commit", [&](GError** error) {
+            return ostree_repo_write_commit_with_time(
+                build.get(), result.parent.empty() ? nullptr : result.parent.c_str(), options.subject.c_str(), nullptr,
+                metadata.get(), OSTREE_REPO_FILE(tree.get()), static_cast<guint64>(options.timestamp), &checksum,
+                nullptr, error);
+        });
+        result.checksum = wrap::GCharPtr(checksum).get();
+        ostree_repo_transaction_set_ref(build.get(), nullptr, options.ref.c_str(), result.checksum.c_str());
+        transaction.commit();
+        result.objects_written = stats.written;
+        log::debug("tree: {} files ({} new objects), {} directories", stats.files, stats.written, stats.directories);
+    }
+
+    // 2. Into the archive repository: the objects it lacks, the signature, then the ref.
+    {
+        ScopedTimer timer("commit: pull into the archive");
+        GVariantBuilder builder;
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
+        const char* refs[] = {result.checksum.c_str(), nullptr};
+        g_variant_builder_add(&builder, "{s@v}", "refs", g_variant_new_variant(g_variant_new_strv(refs, 1)));
+        g_variant_builder_add(&builder, "{s@v}", "depth", g_variant_new_variant(g_variant_new_int32(0)));
+        auto pull_options = wrap::take(g_variant_builder_end(&builder));
+        std::string url = "file://" + fs::absolute(options.build_repo).lexically_normal().string();
+        gcall(fmt::format("pull the commit into '{}'", options.repo.string()), [&](GError** error) {
+            return ostree_repo_pull_with_options(archive.get(), url.c_str(), pull_options.get(), nullptr, nullptr,
+                                                 error);
+        });
+    }
+    if (options.sign) sign_commit(archive.get(), result.checksum, *options.sign);
+    gcall(fmt::format("move the ref {}", options.ref), [&](GError** error) {
+        return ostree_repo_set_ref_immediate(archive.get(), nullptr, options.ref.c_str(), result.checksum.c_str(),
+                                             nullptr, error);
+    });
+
+    // 3. What clients of the archive use besides the objects: a static delta, the summary.
+    if (options.static_delta && !result.parent.empty() && result.parent != result.checksum) {
+        if (!has_commit(archive.get(), result.parent)) {
+            log::warn("no static delta: the parent {} is not in '{}'", result.parent, options.repo.string());
+        } else {
+            ScopedTimer timer("commit: static delta");
+            GVariantBuilder params;
+            g_variant_builder_init(&params, G_VARIANT_TYPE("a{sv}"));
+            auto params_variant = wrap::take(g_variant_builder_end(&params));
+            gcall("generate the static delta", [&](GError** error) {
+                return ostree_repo_static_delta_generate(archive.get(), OSTREE_STATIC_DELTA_GENERATE_OPT_MAJOR,
+                                                         result.parent.c_str(), result.checksum.c_str(), nullptr,
+                                                         params_variant.get(), nullptr, error);
+            });
+        }
+    }
+    gcall("regenerate the repository summary",
+          [&](GError** error) { return ostree_repo_regenerate_summary(archive.get(), nullptr, nullptr, error); });
+
+    // 4. The build repository keeps only what its refs reach: the next build's objects-exist fast path.
+    {
+        ScopedTimer timer("commit: prune the build repository");
+        gint total = 0, pruned = 0;
+        guint64 freed = 0;
+        gcall("prune the build repository", [&](GError** error) {
+            return ostree_repo_prune(build.get(), OSTREE_REPO_PRUNE_FLAGS_REFS_ONLY, 0, &total, &pruned, &freed,
+                                     nullptr, error);
+        });
+    }
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return result;
+}
+
+std::optional<CommitInfo> head(const fs::path& repo, const std::string& ref) {
+    if (!fs::exists(repo / "config")) return std::nullopt;
+    auto opened = open_existing(repo);
+    auto checksum = resolve(opened.get(), ref);
+    if (!checksum) return std::nullopt;
+    return describe(opened.get(), *checksum);
+}
+
+CommitInfo read_commit(const fs::path& repo, const std::string& checksum_or_ref) {
+    if (!fs::exists(repo / "config")) throw CommitError("'{}' is not an ostree repository", repo.string());
+    auto opened = open_existing(repo);
+    auto checksum = resolve(opened.get(), checksum_or_ref);
+    if (!checksum) throw CommitError("'{}' has no commit or ref '{}'", repo.string(), checksum_or_ref);
+    return describe(opened.get(), *checksum);
+}
+
+std::vector<std::string> history_versions(const fs::path& repo, const std::string& ref) {
+    std::vector<std::string> versions;
+    if (!fs::exists(repo / "config")) return versions;
+    auto opened = open_existing(repo);
+    auto checksum = resolve(opened.get(), ref);
+    while (checksum && has_commit(opened.get(), *checksum)) {
+        CommitInfo info = describe(opened.get(), *checksum);
+        versions.push_back(info.version);
+        if (info.parent.empty()) break;
+        checksum = info.parent;
+    }
+    return versions;
+}
+
+} // namespace imgbuild::commit

@@ -1,0 +1,319 @@
+// The tree of a commit. `ostree commit` walks a directory in one thread, checksumming every file
+// through GIO; a node root is ~40 000 files, and on a rebuild nearly all of them are objects the
+// build repository already has. So the walk is split: one pass collects the entries (stat and
+// xattrs), a pool of threads checksums them with ostree's own functions and writes only the objects
+// the repository lacks (libostree writes objects from threads itself when pulling), and the tree is
+// assembled from the checksums. Extended attributes are sorted by name, so a file's checksum does not
+// depend on the order the filesystem lists them in.
+
+#include "tree.hpp"
+
+#include <fcntl.h>
+#include <gio/gunixinputstream.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "imgbuild/commit/commit.hpp"
+#include "imgbuild/core/error.hpp"
+
+namespace imgbuild::commit {
+namespace {
+
+namespace fs = std::filesystem;
+using wrap::gcall;
+using wrap::GObjectPtr;
+using wrap::GVariantPtr;
+
+struct Node {
+    fs::path path;          // absolute, on the host
+    std::string name;       // in its directory ("" for the root)
+    std::size_t parent = 0; // index of the directory
+    struct stat info {};
+    GVariantPtr xattrs;             // a(ayay), sorted by name
+    std::string target;             // of a symlink
+    std::size_t same_as = SIZE_MAX; // the first name of a hardlinked inode
+    std::string checksum;           // content (files) or dirmeta (directories)
+};
+
+// The extended attributes of `path` as ostree stores them: a(ayay), names with their NUL, sorted.
+GVariantPtr read_xattrs(const fs::path& path) {
+    std::vector<char> names;
+    for (;;) {
+        ssize_t size = ::llistxattr(path.c_str(), nullptr, 0);
+        if (size < 0) {
+            if (errno == ENOTSUP)
+                size = 0;
+            else
+                throw CommitError("Failed to list the extended attributes of '{}': {}", path.string(),
+                                  std::strerror(errno));
+        }
+        names.resize(static_cast<std::size_t>(size));
+        if (size == 0) break;
+        ssize_t got = ::llistxattr(path.c_str(), names.data(), names.size());
+        if (got >= 0) {
+            names.resize(static_cast<std::size_t>(got));
+            break;
+        }
+        if (errno != ERANGE)
+            throw CommitError("Failed to list the extended attributes of '{}': {}", path.string(),
+                              std::strerror(errno));
+    }
+    std::vector<std::string> sorted;
+    for (std::size_t at = 0; at < names.size();) {
+        std::string name(names.data() + at);
+        at += name.size() + 1;
+        if (!name.empty()) sorted.push_back(std::move(name));
+    }
+    std::sort(sorted.begin(), sorted.end());
+    GVariantBuilder builder;
+    g_variant_builder_init(&builder, G_VARIANT_TYPE("a(ayay)"));
+    for (const auto& name : sorted) {
+        std::vector<char> value;
+        for (;;) {
+            ssize_t size = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+            if (size < 0)
+                throw CommitError("Failed to read the extended attribute {} of '{}': {}", name, path.string(),
+                                  std::strerror(errno));
+            value.resize(static_cast<std::size_t>(size));
+            ssize_t got = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+            if (got >= 0) {
+                value.resize(static_cast<std::size_t>(got));
+                break;
+            }
+            if (errno != ERANGE)
+                throw CommitError("Failed to read the extended attribute {} of '{}': {}", name, path.string(),
+                                  std::strerror(errno));
+        }
+        g_variant_builder_add(&builder, "(@ay@ay)", g_variant_new_bytestring(name.c_str()),
+                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, value.data(), value.size(), 1));
+    }
+    return wrap::take(g_variant_builder_end(&builder));
+}
+
+// What ostree's object functions read of a file: type, owner, mode, size, link target.
+GObjectPtr<GFileInfo> file_info(const Node& node) {
+    GObjectPtr<GFileInfo> info(g_file_info_new());
+    GFileType type = S_ISDIR(node.info.st_mode)   ? G_FILE_TYPE_DIRECTORY
+                     : S_ISLNK(node.info.st_mode) ? G_FILE_TYPE_SYMBOLIC_LINK
+                                                  : G_FILE_TYPE_REGULAR;
+    g_file_info_set_file_type(info.get(), type);
+    g_file_info_set_attribute_uint32(info.get(), "unix::uid", node.info.st_uid);
+    g_file_info_set_attribute_uint32(info.get(), "unix::gid", node.info.st_gid);
+    g_file_info_set_attribute_uint32(info.get(), "unix::mode", node.info.st_mode);
+    if (type == G_FILE_TYPE_REGULAR) g_file_info_set_size(info.get(), node.info.st_size);
+    if (type == G_FILE_TYPE_SYMBOLIC_LINK) {
+        g_file_info_set_is_symlink(info.get(), TRUE);
+        g_file_info_set_symlink_target(info.get(), node.target.c_str());
+    }
+    return info;
+}
+
+std::string hex_of(guchar* raw) {
+    wrap::GCharPtr hex(ostree_checksum_from_bytes(raw));
+    g_free(raw);
+    return hex.get();
+}
+
+// The content checksum of a file, and its object written when the repository lacks it.
+// Returns true when it was written.
+bool write_content(OstreeRepo* repo, Node& node) {
+    auto info = file_info(node);
+    if (S_ISLNK(node.info.st_mode)) {
+        guchar* raw = nullptr;
+        gcall(fmt::format("checksum '{}'", node.path.string()), [&](GError** error) {
+            return ostree_checksum_file_from_input(info.get(), node.xattrs.get(), nullptr, OSTREE_OBJECT_TYPE_FILE,
+                                                   &raw, nullptr, error);
+        });
+        node.checksum = hex_of(raw);
+        gboolean have = FALSE;
+        gcall("look up an object", [&](GError** error) {
+            return ostree_repo_has_object(repo, OSTREE_OBJECT_TYPE_FILE, node.checksum.c_str(), &have, nullptr, error);
+        });
+        if (have) return false;
+        GError* error = nullptr;
+        wrap::GCharPtr written(ostree_repo_write_symlink(repo, node.checksum.c_str(), node.info.st_uid,
+                                                         node.info.st_gid, node.xattrs.get(), node.target.c_str(),
+                                                         nullptr, &error));
+        if (!written) {
+            std::string message = error->message;
+            g_error_free(error);
+            throw CommitError("Failed to write the symlink '{}': {}", node.path.string(), message);
+        }
+        return true;
+    }
+
+    int fd = ::open(node.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) throw CommitError("Failed to open '{}': {}", node.path.string(), std::strerror(errno));
+    GObjectPtr<GInputStream> input(g_unix_input_stream_new(fd, TRUE));
+    guchar* raw = nullptr;
+    gcall(fmt::format("checksum '{}'", node.path.string()), [&](GError** error) {
+        return ostree_checksum_file_from_input(info.get(), node.xattrs.get(), input.get(), OSTREE_OBJECT_TYPE_FILE,
+                                               &raw, nullptr, error);
+    });
+    node.checksum = hex_of(raw);
+    gboolean have = FALSE;
+    gcall("look up an object", [&](GError** error) {
+        return ostree_repo_has_object(repo, OSTREE_OBJECT_TYPE_FILE, node.checksum.c_str(), &have, nullptr, error);
+    });
+    if (have) return false;
+
+    if (::lseek(fd, 0, SEEK_SET) != 0)
+        throw CommitError("Failed to read '{}' again: {}", node.path.string(), std::strerror(errno));
+    GError* error = nullptr;
+    GObjectPtr<OstreeContentWriter> writer(
+        ostree_repo_write_regfile(repo, node.checksum.c_str(), node.info.st_uid, node.info.st_gid, node.info.st_mode,
+                                  static_cast<guint64>(node.info.st_size), node.xattrs.get(), &error));
+    if (!writer) {
+        std::string message = error->message;
+        g_error_free(error);
+        throw CommitError("Failed to write '{}' into the repository: {}", node.path.string(), message);
+    }
+    std::vector<char> buffer(1 << 17);
+    for (;;) {
+        ssize_t got = ::read(fd, buffer.data(), buffer.size());
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) throw CommitError("Failed to read '{}': {}", node.path.string(), std::strerror(errno));
+        if (got == 0) break;
+        gcall(fmt::format("write '{}' into the repository", node.path.string()), [&](GError** e) {
+            return g_output_stream_write_all(G_OUTPUT_STREAM(writer.get()), buffer.data(), static_cast<gsize>(got),
+                                             nullptr, nullptr, e);
+        });
+    }
+    wrap::GCharPtr written(ostree_content_writer_finish(writer.get(), nullptr, &error));
+    if (!written) {
+        std::string message = error->message;
+        g_error_free(error);
+        throw CommitError("Failed to write '{}' into the repository: {}", node.path.string(), message);
+    }
+    return true;
+}
+
+std::vector<Node> collect(const fs::path& root) {
+    std::vector<Node> nodes;
+    Node top;
+    top.path = root;
+    if (::lstat(root.c_str(), &top.info) != 0 || !S_ISDIR(top.info.st_mode))
+        throw CommitError("Failed to commit '{}': not a directory", root.string());
+    top.xattrs = read_xattrs(root);
+    nodes.push_back(std::move(top));
+    std::map<std::pair<dev_t, ino_t>, std::size_t> inodes;
+    // Depth-first, a directory before its entries, so a node's parent always has a smaller index.
+    for (std::size_t dir = 0; dir < nodes.size(); ++dir) {
+        if (!S_ISDIR(nodes[dir].info.st_mode)) continue;
+        std::vector<std::string> names;
+        std::error_code ec;
+        for (fs::directory_iterator it(nodes[dir].path, ec), end; !ec && it != end; it.increment(ec))
+            names.push_back(it->path().filename().string());
+        if (ec) throw CommitError("Failed to read the directory '{}': {}", nodes[dir].path.string(), ec.message());
+        std::sort(names.begin(), names.end());
+        for (auto& name : names) {
+            Node node;
+            node.path = nodes[dir].path / name;
+            node.name = std::move(name);
+            node.parent = dir;
+            if (::lstat(node.path.c_str(), &node.info) != 0)
+                throw CommitError("Failed to stat '{}': {}", node.path.string(), std::strerror(errno));
+            auto mode = node.info.st_mode;
+            if (!S_ISDIR(mode) && !S_ISREG(mode) && !S_ISLNK(mode))
+                throw CommitError("Failed to commit '{}': ostree holds only files, directories and symlinks",
+                                  node.path.string());
+            if (S_ISLNK(mode)) node.target = fs::read_symlink(node.path).string();
+            node.xattrs = read_xattrs(node.path);
+            if (S_ISREG(mode) && node.info.st_nlink > 1) {
+                auto [it, first] = inodes.emplace(std::pair{node.info.st_dev, node.info.st_ino}, nodes.size());
+                if (!first) node.same_as = it->second;
+            }
+            nodes.push_back(std::move(node));
+        }
+    }
+    return nodes;
+}
+
+} // namespace
+
+GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned parallel, TreeStats& stats) {
+    std::vector<Node> nodes = collect(root);
+
+    // Content objects, in parallel: each worker takes the next file.
+    std::vector<std::size_t> files;
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+        if (!S_ISDIR(nodes[i].info.st_mode) && nodes[i].same_as == SIZE_MAX) files.push_back(i);
+    std::atomic<std::size_t> next{0}, written{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr first_error;
+    std::mutex error_mutex;
+    auto work = [&] {
+        for (std::size_t at; !failed && (at = next++) < files.size();) {
+            try {
+                if (write_content(repo, nodes[files[at]])) ++written;
+            } catch (...) {
+                std::lock_guard lock(error_mutex);
+                if (!first_error) first_error = std::current_exception();
+                failed = true;
+            }
+        }
+    };
+    unsigned threads = std::max(1u, std::min(parallel, std::max(1u, std::thread::hardware_concurrency())));
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back(work);
+    work();
+    for (auto& thread : pool) thread.join();
+    if (first_error) std::rethrow_exception(first_error);
+    for (auto& node : nodes)
+        if (node.same_as != SIZE_MAX) node.checksum = nodes[node.same_as].checksum;
+    stats.files = files.size();
+    stats.written = written;
+
+    // Directory metadata (few distinct ones: most directories are root's and 0755) and the tree.
+    std::unordered_map<std::string, std::string> dirmeta;
+    std::vector<GObjectPtr<OstreeMutableTree>> trees(nodes.size());
+    trees[0].reset(ostree_mutable_tree_new());
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        Node& node = nodes[i];
+        if (!S_ISDIR(node.info.st_mode)) {
+            gcall(fmt::format("add '{}' to the tree", node.path.string()), [&](GError** error) {
+                return ostree_mutable_tree_replace_file(trees[node.parent].get(), node.name.c_str(),
+                                                        node.checksum.c_str(), error);
+            });
+            continue;
+        }
+        ++stats.directories;
+        auto info = file_info(node);
+        GVariantPtr meta = wrap::take(ostree_create_directory_metadata(info.get(), node.xattrs.get()));
+        std::string key(static_cast<const char*>(g_variant_get_data(meta.get())), g_variant_get_size(meta.get()));
+        auto [it, added] = dirmeta.emplace(key, "");
+        if (added) {
+            guchar* raw = nullptr;
+            gcall("write directory metadata", [&](GError** error) {
+                return ostree_repo_write_metadata(repo, OSTREE_OBJECT_TYPE_DIR_META, nullptr, meta.get(), &raw, nullptr,
+                                                  error);
+            });
+            it->second = hex_of(raw);
+        }
+        if (i > 0) {
+            OstreeMutableTree* child = nullptr;
+            gcall(fmt::format("add '{}' to the tree", node.path.string()), [&](GError** error) {
+                return ostree_mutable_tree_ensure_dir(trees[node.parent].get(), node.name.c_str(), &child, error);
+            });
+            trees[i].reset(child);
+        }
+        ostree_mutable_tree_set_metadata_checksum(trees[i].get(), it->second.c_str());
+    }
+    GFile* tree_root = nullptr;
+    gcall("write the tree",
+          [&](GError** error) { return ostree_repo_write_mtree(repo, trees[0].get(), &tree_root, nullptr, error); });
+    return GObjectPtr<GFile>(tree_root);
+}
+
+} // namespace imgbuild::commit
