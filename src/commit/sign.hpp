@@ -5,7 +5,9 @@
 #include <string_view>
 
 #include "imgbuild/commit/commit.hpp"
-#include "wrap/glib.hpp"
+
+// libostree's repository, declared as ostree-types.h does, so this header needs no GLib.
+typedef struct OstreeRepo OstreeRepo;
 
 namespace imgbuild::commit {
 

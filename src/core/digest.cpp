@@ -124,12 +124,15 @@ std::string tree_digest(const std::filesystem::path& path) {
             throw Error("Failed to read '{}': it does not exist", entry.string());
         }
     };
-    add(path, ".");
-    if (fs::is_directory(fs::symlink_status(path))) {
+    // The input itself may be a link (an overlay directory linked from elsewhere): what counts is
+    // what it names, as the stages that read it follow it too. Links inside stay links.
+    fs::path top = fs::is_symlink(path) ? fs::canonical(path) : path;
+    add(top, ".");
+    if (fs::is_directory(fs::symlink_status(top))) {
         std::vector<fs::path> entries;
-        for (const auto& entry : fs::recursive_directory_iterator(path)) entries.push_back(entry.path());
+        for (const auto& entry : fs::recursive_directory_iterator(top)) entries.push_back(entry.path());
         std::sort(entries.begin(), entries.end());
-        for (const auto& entry : entries) add(entry, entry.lexically_relative(path).string());
+        for (const auto& entry : entries) add(entry, entry.lexically_relative(top).string());
     }
     return hasher.hex();
 }

@@ -162,11 +162,21 @@ void validate_layout(const fs::path& root) {
         else if (S_ISSOCK(info.st_mode))
             add(fmt::format("{} is a socket (ostree cannot commit it)", path));
         else if (S_ISLNK(info.st_mode)) {
+            // A relative target must not climb above the root (an absolute one is resolved in the
+            // deployment, whatever it names). Count the depth component by component: lexical
+            // normalisation of "/a/../../x" stops at "/" and would hide the escape.
             fs::path target = fs::read_symlink(it->path());
             if (target.is_relative()) {
-                fs::path resolved = (fs::path(path).parent_path() / target).lexically_normal();
-                if (resolved.string().starts_with("/..") || resolved.string().starts_with(".."))
-                    add(fmt::format("{} → {} points outside the root", path, target.string()));
+                fs::path parent = fs::path(path).parent_path().relative_path();
+                long depth = std::distance(parent.begin(), parent.end());
+                bool escapes = false;
+                for (const auto& part : target) {
+                    if (part == "..")
+                        escapes |= --depth < 0;
+                    else if (part != "." && !part.empty())
+                        ++depth;
+                }
+                if (escapes) add(fmt::format("{} → {} points outside the root", path, target.string()));
             }
         }
     }

@@ -100,7 +100,7 @@ std::string build_version(const recipe::Recipe& recipe, std::int64_t epoch, cons
     if (version.find("{n}") == std::string::npos) return version;
     // The pattern of this date's versions, {n} a number; the next n follows the highest.
     std::string pattern = regex_escape(version);
-    pattern = replace_all(pattern, regex_escape("{n}"), "([0-9]+)");
+    pattern = replace_all(pattern, regex_escape("{n}"), "([0-9]{1,9})"); // longer ones are not ours
     std::regex same_day(pattern);
     long next = 0;
     for (const auto& old : history) {

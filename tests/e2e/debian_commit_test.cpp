@@ -1,0 +1,142 @@
+// The default recipe committed: a 5.10 kernel with a dracut initramfs that boots ostree, the
+// container-host tuning, units applied offline; `imgbuild kernel-check` passes for its kernel. Then the
+// customizations the default recipe does not use (users, postprocess, minimisation) on the same packages.
+
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+
+#include <gtest/gtest.h>
+
+#include "imgbuild/core/files.hpp"
+#include "imgbuild/recipe/apt_sources.hpp"
+#include "support/command.hpp"
+#include "support/temp_dir.hpp"
+
+namespace imgbuild::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path source_dir = IMGBUILD_SOURCE_DIR;
+const fs::path e2e_cache = IMGBUILD_E2E_CACHE;
+const char* const ref = "imgbuild/debian11/x86_64/node";
+
+std::string skip_reason() {
+    if (::geteuid() != 0) return "skipped: building a root needs root";
+    if (!recipe::find_debian_archives(recipe::read_apt_sources("/etc/apt")).main)
+        return "skipped: the host's apt sources name no Debian archive";
+    return "";
+}
+
+TEST(DebianCommit, DefaultRecipeCommitsABootableTunedTree) {
+    if (auto reason = skip_reason(); !reason.empty()) GTEST_SKIP() << reason;
+    TempDir dir;
+    fs::path recipe = source_dir / "recipes/debian11-node.yaml";
+    fs::path repo = dir.path() / "repo";
+    auto result = run_imgbuild({"--cache-dir", e2e_cache.string(), "commit", recipe.string(), "--repo", repo.string()});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    std::string checksum = result.out.substr(0, 64);
+    auto ostree = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"ostree", "--repo=" + repo.string()});
+        return run_command(args, dir.path());
+    };
+    auto fsck = ostree({"fsck"});
+    EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
+
+    // The kernel and its initramfs in /usr/lib/modules/5.10.*, the commit marked bootable for it.
+    std::string kver = ostree({"show", checksum, "--print-metadata-key=ostree.linux"}).out;
+    ASSERT_TRUE(std::regex_match(kver, std::regex("'5\\.10\\.[0-9]+-[0-9]+-amd64'\n"))) << kver;
+    kver = kver.substr(1, kver.size() - 3);
+    std::string modules = "/usr/lib/modules/" + kver;
+    auto listing = ostree({"ls", ref, modules}).out;
+    for (const char* file : {"/vmlinuz", "/initramfs.img", "/config", "/modules.dep"})
+        EXPECT_NE(listing.find(modules + file + "\n"), std::string::npos) << file << " in\n" << listing;
+    EXPECT_EQ(ostree({"show", checksum, "--print-metadata-key=ostree.bootable"}).out, "true\n");
+    EXPECT_EQ(ostree({"ls", ref, "/boot"}).out.find("vmlinuz"), std::string::npos) << "/boot is empty";
+
+    // The initramfs holds ostree's dracut module and the recipe's drivers.
+    ASSERT_EQ(ostree({"cat", ref, modules + "/initramfs.img"}).exit_code, 0);
+    run_command({"sh", "-c",
+                 "ostree --repo=" + repo.string() + " cat " + ref + " " + modules + "/initramfs.img >initramfs.img"},
+                dir.path());
+    auto initramfs = run_command({"lsinitrd", (dir.path() / "initramfs.img").string()});
+    if (initramfs.exit_code == 127) {
+        ADD_FAILURE() << "lsinitrd (dracut) is not installed on the host";
+    } else {
+        EXPECT_NE(initramfs.out.find("ostree-prepare-root"), std::string::npos);
+        EXPECT_NE(initramfs.out.find("virtio_blk.ko"), std::string::npos);
+        EXPECT_NE(initramfs.out.find("nvme.ko"), std::string::npos);
+    }
+
+    // The container-host tuning, in /usr/lib.
+    std::string sysctl = ostree({"cat", ref, "/usr/lib/sysctl.d/90-imgbuild.conf"}).out;
+    for (const char* line : {"net.ipv4.tcp_congestion_control = bbr\n", "net.core.default_qdisc = fq\n",
+                             "net.netfilter.nf_conntrack_max = 1048576\n", "net.ipv4.vs.conn_reuse_mode = 1\n"})
+        EXPECT_NE(sysctl.find(line), std::string::npos) << line << "in\n" << sysctl;
+    std::string load = ostree({"cat", ref, "/usr/lib/modules-load.d/imgbuild.conf"}).out;
+    for (const char* module : {"br_netfilter\n", "ip_vs\n", "nf_conntrack\n", "tcp_bbr\n"})
+        EXPECT_NE(load.find(module), std::string::npos) << module;
+    // Units applied offline: enabled through their [Install] section, masked to /dev/null.
+    auto wants = ostree({"ls", ref, "/usr/etc/systemd/system/multi-user.target.wants"}).out;
+    EXPECT_NE(wants.find("systemd-networkd.service ->"), std::string::npos) << wants;
+    auto masked = ostree({"ls", ref, "/usr/etc/systemd/system/apt-daily.timer"}).out;
+    EXPECT_NE(masked.find("-> /dev/null"), std::string::npos) << masked;
+    EXPECT_NE(ostree({"cat", ref, "/usr/lib/os-release"}).out.find("IMAGE_ID=\"debian11-node\""), std::string::npos);
+
+    // kernel-check of its kernel: the recipe, and the config the commit carries against kernel-config/.
+    auto check = run_imgbuild({"--cache-dir", e2e_cache.string(), "kernel-check", recipe.string()});
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+    write_file_atomic(dir.path() / "config", ostree({"cat", ref, modules + "/config"}).out);
+    auto config = run_imgbuild({"kernel-check", (dir.path() / "config").string()}, source_dir);
+    EXPECT_EQ(config.exit_code, 0) << config.out << config.err;
+    EXPECT_NE(config.out.find("container-host.config: all"), std::string::npos) << config.out;
+
+    // Built again from the same inputs: nothing to do.
+    auto again = run_imgbuild({"--cache-dir", e2e_cache.string(), "commit", recipe.string(), "--repo", repo.string()});
+    EXPECT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_EQ(again.out, checksum + "\n");
+    EXPECT_NE(again.err.find("unchanged"), std::string::npos) << again.err;
+}
+
+TEST(DebianCommit, UsersScriptsAndMinimisation) {
+    if (auto reason = skip_reason(); !reason.empty()) GTEST_SKIP() << reason;
+    TempDir dir;
+    dir.write("scripts/stamp.sh", "#!/bin/sh\nset -e\nid ops >/usr/share/ops-id\n");
+    fs::permissions(dir.path() / "scripts/stamp.sh", fs::perms::owner_all, fs::perm_options::add);
+    dir.write("node.yaml", "include: [" + (source_dir / "recipes/debian11-node.yaml").string() +
+                               "]\n"
+                               "groups: [{name: ops-admins, gid: 2500}]\n"
+                               "users:\n"
+                               "  - name: ops\n"
+                               "    uid: 1500\n"
+                               "    groups: [ops-admins]\n"
+                               "    shell: /bin/bash\n"
+                               "    password-hash: '$6$salt$abcdefghijklmnopqrstuv'\n"
+                               "    ssh-authorized-keys: ['ssh-ed25519 AAAAC3Nza ops@example']\n"
+                               "postprocess: [scripts/stamp.sh]\n"
+                               "package-manager: false\n"
+                               "remove: [sshd]\n");
+    auto result = run_imgbuild({"--cache-dir", e2e_cache.string(), "rootfs", "node.yaml", "-o", "root"}, dir.path());
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    fs::path root = dir.path() / "root";
+    std::string passwd = read_file(root / "usr/etc/passwd");
+    EXPECT_NE(passwd.find("ops:x:1500:"), std::string::npos) << passwd;
+    EXPECT_NE(read_file(root / "usr/etc/group").find("ops-admins:x:2500:ops"), std::string::npos);
+    EXPECT_NE(read_file(root / "usr/etc/shadow").find("ops:$6$salt$abcdefghijklmnopqrstuv:"), std::string::npos);
+    EXPECT_TRUE(fs::exists(root / "usr/lib/sysusers.d/imgbuild.conf"));
+    std::string tmpfiles = read_file(root / "usr/lib/tmpfiles.d/imgbuild-users.conf");
+    EXPECT_NE(tmpfiles.find("f /home/ops/.ssh/authorized_keys 0600 ops ops - ssh-ed25519 AAAAC3Nza ops@example"),
+              std::string::npos)
+        << tmpfiles;
+    EXPECT_EQ(read_file(root / "usr/share/ops-id").substr(0, 23), "uid=1500(ops) gid=1500(") << "the script ran";
+    // No package manager on the node, its database kept (for the SBOM).
+    EXPECT_FALSE(fs::exists(root / "usr/bin/dpkg"));
+    EXPECT_FALSE(fs::exists(root / "usr/bin/apt-get"));
+    EXPECT_TRUE(fs::exists(root / "usr/lib/sysimage/dpkg/status"));
+    EXPECT_TRUE(fs::exists(root / "usr/bin/bash")) << "shells stay unless remove: [shells]";
+}
+
+} // namespace
+} // namespace imgbuild::test

@@ -1,0 +1,302 @@
+// imgbuild commit against the fixture repositories: the ostree layout of the commit, the tuning files,
+// the kernel checks, reproducible checksums, parents, skip-when-unchanged, signatures checked with
+// OpenSSL's own tool, static deltas, and diffs of commits. Building a root needs root.
+
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "imgbuild/core/files.hpp"
+#include "support/command.hpp"
+#include "support/temp_dir.hpp"
+
+namespace imgbuild::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path fixtures = IMGBUILD_FIXTURE_REPOS;
+const char* const ref = "fixture/x86_64/node";
+
+class CommitTest : public TempDirTest {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) GTEST_SKIP() << "skipped: building a root needs root";
+    }
+
+    // A node recipe on the fixture kernel (no IPVS in its config), with tuning the kernel has.
+    fs::path recipe(const std::string& extra_sysctl = "", const std::string& extra = "") {
+        return dir.write("fx.yaml", "name: fixture-node\nversion: \"1.{date}.{n}\"\nformat: deb\nrepos:\n"
+                                    "  - {name: fixture, type: deb, url: 'file://" +
+                                        (fixtures / "deb").string() +
+                                        "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string() +
+                                        "}\n"
+                                        "packages: [base-files, app, linux-image-fixture]\n"
+                                        "kernel: {package: linux-image-fixture}\n"
+                                        "initramfs: {enabled: false}\n"
+                                        "sysctl:\n"
+                                        "  net.ipv4.ip_forward: 1\n"
+                                        "  net.core.default_qdisc: fq\n"
+                                        "  net.ipv4.tcp_congestion_control: bbr\n" +
+                                        extra_sysctl +
+                                        "modules-load: [br_netfilter, sch_fq, tcp_bbr]\n"
+                                        "files:\n"
+                                        "  - {path: /etc/fixture/node.conf, content: \"role=node\\n\"}\n"
+                                        "ostree: {ref: fixture/x86_64/node}\n" +
+                                        extra);
+    }
+    CommandResult imgbuild(std::vector<std::string> args) {
+        args.insert(args.begin(), {"--cache-dir", (dir.path() / "cache").string()});
+        return run_imgbuild(args, dir.path(), {{"SOURCE_DATE_EPOCH", "1700000000"}});
+    }
+    std::string commit(const std::string& repo = "repo", std::vector<std::string> extra = {}) {
+        std::vector<std::string> args{"commit", "fx.yaml", "--repo", repo};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto result = imgbuild(args);
+        EXPECT_EQ(result.exit_code, 0) << result.err;
+        std::string checksum = result.out.substr(0, result.out.find('\n'));
+        EXPECT_TRUE(std::regex_match(checksum, std::regex("[0-9a-f]{64}"))) << result.out;
+        return checksum;
+    }
+    CommandResult ostree(std::vector<std::string> args, const std::string& repo = "repo") {
+        args.insert(args.begin(), {"ostree", "--repo=" + (dir.path() / repo).string()});
+        return run_command(args);
+    }
+    std::string cat(const std::string& path) {
+        auto result = ostree({"cat", ref, path});
+        EXPECT_EQ(result.exit_code, 0) << path << ": " << result.err;
+        return result.out;
+    }
+    // `ostree ls` of one path: "d00755 0 0 0 /usr" and the like, or "" when it does not exist.
+    std::string ls(const std::string& path) {
+        auto result = ostree({"ls", "-d", ref, path});
+        if (result.exit_code != 0) return "";
+        std::string line = result.out.substr(0, result.out.find('\n'));
+        return std::regex_replace(line, std::regex(" +"), " ");
+    }
+};
+
+TEST_F(CommitTest, CommitsTheRootInOstreeLayoutWithTheTuning) {
+    recipe();
+    std::string checksum = commit();
+    auto fsck = ostree({"fsck"});
+    EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
+    EXPECT_EQ(ostree({"rev-parse", ref}).out, checksum + "\n");
+
+    // The layout rules of DESIGN.md §5.
+    EXPECT_TRUE(ls("/etc").empty()) << "/etc is deployed from /usr/etc";
+    EXPECT_TRUE(ls("/usr/etc").starts_with("d00755 0 0 0 /usr/etc"));
+    EXPECT_EQ(cat("/usr/etc/fixture/node.conf"), "role=node\n");
+    EXPECT_EQ(cat("/usr/etc/machine-id"), "");
+    for (auto [link, target] :
+         {std::pair{"/home", "var/home"}, std::pair{"/root", "var/roothome"}, std::pair{"/opt", "var/opt"},
+          std::pair{"/srv", "var/srv"}, std::pair{"/mnt", "var/mnt"}, std::pair{"/tmp", "sysroot/tmp"},
+          std::pair{"/usr/local", "../var/usrlocal"}})
+        EXPECT_TRUE(ls(link).ends_with(std::string(link) + " -> " + target)) << ls(link);
+    for (const char* empty : {"/var", "/boot", "/dev", "/proc", "/sys", "/run"}) {
+        auto listing = ostree({"ls", ref, empty});
+        EXPECT_EQ(std::count(listing.out.begin(), listing.out.end(), '\n'), 1) << empty << " is not empty:\n"
+                                                                               << listing.out;
+    }
+    // The package database under /usr, /var made by tmpfiles.d at boot.
+    EXPECT_NE(cat("/usr/lib/sysimage/dpkg/status").find("Package: linux-image-fixture"), std::string::npos);
+    std::string var = cat("/usr/lib/tmpfiles.d/imgbuild-var.conf");
+    EXPECT_NE(var.find("L /var/lib/dpkg - - - - ../../usr/lib/sysimage/dpkg\n"), std::string::npos) << var;
+
+    // The kernel where ostree looks for it; the tuning in /usr/lib.
+    EXPECT_FALSE(ls("/usr/lib/modules/5.10.0-fixture-amd64/vmlinuz").empty());
+    EXPECT_FALSE(ls("/usr/lib/modules/5.10.0-fixture-amd64/config").empty());
+    std::string sysctl = cat("/usr/lib/sysctl.d/90-imgbuild.conf");
+    EXPECT_NE(sysctl.find("net.ipv4.tcp_congestion_control = bbr\n"), std::string::npos) << sysctl;
+    EXPECT_NE(sysctl.find("net.core.default_qdisc = fq\n"), std::string::npos) << sysctl;
+    std::string modules = cat("/usr/lib/modules-load.d/imgbuild.conf");
+    EXPECT_NE(modules.find("br_netfilter\nsch_fq\ntcp_bbr\n"), std::string::npos) << modules;
+    std::string os_release = cat("/usr/lib/os-release");
+    EXPECT_NE(os_release.find("IMAGE_ID=\"fixture-node\"\n"), std::string::npos) << os_release;
+    EXPECT_NE(os_release.find("IMAGE_VERSION=\"1.20231114.0\"\n"), std::string::npos) << os_release;
+
+    // What the commit says about itself.
+    auto metadata = [&](const std::string& key) {
+        return ostree({"show", checksum, "--print-metadata-key=" + key}).out;
+    };
+    EXPECT_EQ(metadata("version"), "'1.20231114.0'\n");
+    EXPECT_EQ(metadata("ostree.bootable"), "true\n");
+    EXPECT_EQ(metadata("ostree.linux"), "'5.10.0-fixture-amd64'\n");
+    EXPECT_NE(metadata("imgbuild.packages").find("'linux-image-fixture 1.0 amd64'"), std::string::npos);
+    EXPECT_TRUE(metadata("imgbuild.lock-digest").starts_with("'sha256:"));
+    EXPECT_TRUE(metadata("imgbuild.recipe-digest").starts_with("'sha256:"));
+    EXPECT_NE(ostree({"log", ref}).out.find("Date:  2023-11-14 22:13:20 +0000"), std::string::npos)
+        << "the commit's time is SOURCE_DATE_EPOCH";
+    EXPECT_FALSE(fs::exists(dir.path() / "cache/work") && !fs::is_empty(dir.path() / "cache/work"))
+        << "the work root is removed after the commit";
+}
+
+TEST_F(CommitTest, SysctlTheKernelLacksFailsNamingTheOption) {
+    recipe("  net.ipv4.vs.conntrack: 1\n");
+    auto result = imgbuild({"commit", "fx.yaml", "--repo", "repo"});
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    EXPECT_NE(result.err.find("fx.yaml:13:3: sysctl 'net.ipv4.vs.conntrack' needs CONFIG_IP_VS, which kernel "
+                              "5.10.0-fixture-amd64 does not have"),
+              std::string::npos)
+        << result.err;
+    EXPECT_FALSE(fs::exists(dir.path() / "repo/refs/heads/fixture")) << "no commit from a failed build";
+}
+
+TEST_F(CommitTest, ModuleOfASysctlMustBeLoadedAtBoot) {
+    // nf_conntrack is a module of the fixture kernel: its sysctl exists only once it is loaded.
+    recipe("  net.netfilter.nf_conntrack_max: 1048576\n");
+    auto result = imgbuild({"commit", "fx.yaml", "--repo", "repo"});
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    EXPECT_NE(result.err.find("needs the module nf_conntrack (CONFIG_NF_CONNTRACK=m), which is not in modules-load"),
+              std::string::npos)
+        << result.err;
+}
+
+TEST_F(CommitTest, SameInputsGiveTheSameChecksumAndAreNotBuiltTwice) {
+    recipe();
+    std::string first = commit("repo");
+    std::string other = commit("other-repo");
+    EXPECT_EQ(first, other) << "two builds from the same inputs";
+
+    auto again = imgbuild({"commit", "fx.yaml", "--repo", "repo"});
+    EXPECT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_EQ(again.out, first + "\n");
+    EXPECT_NE(again.err.find("unchanged: fixture/x86_64/node is already " + first), std::string::npos) << again.err;
+    EXPECT_EQ(again.err.find("installed"), std::string::npos) << "nothing is built: " << again.err;
+
+    // --force builds anyway: the same tree, a new commit on top.
+    std::string forced = commit("repo", {"--force"});
+    EXPECT_NE(forced, first);
+    EXPECT_EQ(ostree({"rev-parse", std::string(ref) + "^"}).out, first + "\n");
+    EXPECT_EQ(ostree({"show", forced, "--print-metadata-key=version"}).out, "'1.20231114.1'\n");
+}
+
+TEST_F(CommitTest, AChangeMakesACommitWhoseParentIsThePreviousBuild) {
+    recipe();
+    std::string first = commit();
+    recipe("  fs.inotify.max_user_watches: 524288\n", "");
+    // A changed overlay or file counts as much as the recipe's text: add a package too.
+    std::string text = read_file(dir.path() / "fx.yaml");
+    text =
+        std::regex_replace(text, std::regex("packages: \\[base-files, app,"), "packages: [base-files, app, scripted,");
+    dir.write("fx.yaml", text);
+    std::string second = commit();
+    EXPECT_NE(second, first);
+    EXPECT_EQ(ostree({"rev-parse", std::string(ref) + "^"}).out, first + "\n");
+    auto log = ostree({"log", ref});
+    EXPECT_NE(log.out.find("Version: 1.20231114.1"), std::string::npos) << log.out;
+    EXPECT_NE(log.out.find("Version: 1.20231114.0"), std::string::npos) << log.out;
+    EXPECT_NE(cat("/usr/lib/sysctl.d/90-imgbuild.conf").find("fs.inotify.max_user_watches = 524288"),
+              std::string::npos);
+
+    // diff learns commits: by ref and REF^, and by checksum.
+    auto diff = imgbuild({"diff", "--repo", "repo", std::string(ref) + "^", ref});
+    EXPECT_EQ(diff.exit_code, 0) << diff.err;
+    EXPECT_NE(diff.out.find("scripted"), std::string::npos) << diff.out;
+    auto json = imgbuild({"diff", "--repo", "repo", "--json", first, second});
+    EXPECT_NE(json.out.find("\"name\": \"scripted\""), std::string::npos) << json.out;
+    auto missing = imgbuild({"diff", "--repo", "repo", first, "no-such-ref"});
+    EXPECT_NE(missing.exit_code, 0);
+    EXPECT_NE(missing.err.find("no-such-ref"), std::string::npos) << missing.err;
+}
+
+TEST_F(CommitTest, SignsCommitsInOstreeFormatAndMakesStaticDeltas) {
+    // Keys as `ostree sign` documents them: base64 of the seed and the public key; and PEM.
+    auto key = run_command({"sh", "-ec",
+                            "openssl genpkey -algorithm ed25519 -out key.pem\n"
+                            "openssl pkey -in key.pem -pubout -out pub.pem\n"
+                            "{ openssl pkey -outform DER -in key.pem | tail -c 32;"
+                            "  openssl pkey -outform DER -pubout -in key.pem | tail -c 32; } | base64 -w0 >key.secret"},
+                           dir.path());
+    ASSERT_EQ(key.exit_code, 0) << key.err;
+    recipe("", "");
+    std::string text = read_file(dir.path() / "fx.yaml");
+    text =
+        std::regex_replace(text, std::regex("ostree: \\{ref: fixture/x86_64/node\\}"),
+                           "ostree: {ref: fixture/x86_64/node, sign: {ed25519-key: key.secret}, static-delta: true}");
+    dir.write("fx.yaml", text);
+    std::string first = commit();
+    std::string second = commit("repo", {"--force"});
+
+    for (const auto& checksum : {first, second}) {
+        // The signature, checked by OpenSSL's tool against the commit object's bytes.
+        auto signature = ostree({"show", checksum, "--print-detached-metadata-key=ostree.sign.ed25519"});
+        ASSERT_EQ(signature.exit_code, 0) << signature.err;
+        std::string bytes;
+        std::smatch match;
+        for (std::string rest = signature.out; std::regex_search(rest, match, std::regex("0x([0-9a-f]{2})"));
+             rest = match.suffix())
+            bytes += static_cast<char>(std::stoi(match[1], nullptr, 16));
+        ASSERT_EQ(bytes.size(), 64u) << signature.out;
+        write_file_atomic(dir.path() / "sig.bin", bytes);
+        fs::path object = dir.path() / "repo/objects" / checksum.substr(0, 2) / (checksum.substr(2) + ".commit");
+        auto verify = run_command({"openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in",
+                                   object.string(), "-sigfile", "sig.bin"},
+                                  dir.path());
+        EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+    }
+    auto deltas = ostree({"static-delta", "list"});
+    EXPECT_NE(deltas.out.find(first + "-" + second), std::string::npos) << deltas.out;
+}
+
+TEST_F(CommitTest, AnUnusableKeyIsARecipeErrorBeforeAnythingIsBuilt) {
+    dir.write("bad.secret", "bm90IGEga2V5\n");
+    recipe("", "");
+    std::string text = read_file(dir.path() / "fx.yaml");
+    text = std::regex_replace(text, std::regex("ostree: \\{ref: fixture/x86_64/node\\}"),
+                              "ostree: {ref: fixture/x86_64/node, sign: {ed25519-key: bad.secret}}");
+    dir.write("fx.yaml", text);
+    auto result = imgbuild({"commit", "fx.yaml", "--repo", "repo"});
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    EXPECT_TRUE(std::regex_search(result.err, std::regex("fx.yaml:[0-9]+:[0-9]+: .*bad.secret.* is not an "
+                                                         "ed25519 secret key")))
+        << result.err;
+    EXPECT_FALSE(fs::exists(dir.path() / "cache/packages")) << "nothing fetched for a recipe that cannot sign";
+}
+
+TEST_F(CommitTest, RootfsShowsTheTreeACommitWouldHave) {
+    recipe();
+    auto result = imgbuild({"rootfs", "fx.yaml", "-o", "root"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    fs::path root = dir.path() / "root";
+    EXPECT_TRUE(fs::exists(root / "usr/etc/fixture/node.conf"));
+    EXPECT_FALSE(fs::exists(fs::symlink_status(root / "etc")));
+    EXPECT_TRUE(fs::is_empty(root / "var"));
+    EXPECT_TRUE(fs::exists(root / "usr/lib/modules/5.10.0-fixture-amd64/vmlinuz"));
+    EXPECT_FALSE(fs::exists(root / "boot/vmlinuz-5.10.0-fixture-amd64"));
+
+    auto installed = imgbuild({"rootfs", "fx.yaml", "-o", "installed", "--stage", "install"});
+    ASSERT_EQ(installed.exit_code, 0) << installed.err;
+    EXPECT_TRUE(fs::exists(dir.path() / "installed/etc"));
+    EXPECT_TRUE(fs::exists(dir.path() / "installed/var/lib/dpkg/status"));
+    EXPECT_FALSE(fs::exists(dir.path() / "installed/usr/lib/sysctl.d/90-imgbuild.conf"));
+}
+
+TEST_F(CommitTest, FailingPostprocessScriptNamesItselfAndLeavesNoCommit) {
+    dir.write("scripts/break.sh", "echo about to fail\nexit 3\n");
+    recipe("", "postprocess: [scripts/break.sh]\n");
+    auto result = imgbuild({"commit", "fx.yaml", "--repo", "repo"});
+    EXPECT_EQ(result.exit_code, 1) << result.err;
+    EXPECT_NE(result.err.find("Failed to run the postprocess script 'scripts/break.sh' (fx.yaml:"), std::string::npos)
+        << result.err;
+    EXPECT_NE(result.err.find("about to fail"), std::string::npos) << result.err;
+    EXPECT_EQ(run_command({"ostree", "--repo=" + (dir.path() / "repo").string(), "rev-parse", ref}).exit_code == 0,
+              false);
+    EXPECT_TRUE(!fs::exists(dir.path() / "cache/work") || fs::is_empty(dir.path() / "cache/work"))
+        << "the work root of a failed build is removed";
+}
+
+TEST_F(CommitTest, PostprocessRunsInTheRootWithTheBuildsVersion) {
+    dir.write("scripts/stamp.sh", "echo \"$IMGBUILD_NAME $IMGBUILD_VERSION\" >/usr/share/fixture/stamp\n"
+                                  "test ! -e /work && test ! -e /home/build\n");
+    recipe("", "postprocess: [scripts/stamp.sh]\n");
+    commit();
+    EXPECT_EQ(cat("/usr/share/fixture/stamp"), "fixture-node 1.20231114.0\n");
+}
+
+} // namespace
+} // namespace imgbuild::test
