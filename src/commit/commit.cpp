@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/timer.hpp"
 #include "sign.hpp"
@@ -155,7 +156,9 @@ CommitResult commit(const fs::path& root, const CommitOptions& options) {
     auto archive = open_or_create(options.repo, OSTREE_REPO_MODE_ARCHIVE);
     result.parent = resolve(archive.get(), options.ref).value_or("");
 
-    // 1. The tree and the commit, in the build repository.
+    // 1. The tree and the commit, in the build repository. Builds that share a cache take turns with
+    // it: one's prune must not drop the objects another has written but not yet pulled.
+    FileLock build_lock(options.build_repo.string() + ".lock", "the ostree build repository");
     auto build = open_or_create(options.build_repo, OSTREE_REPO_MODE_BARE_USER);
     ostree_repo_set_disable_fsync(build.get(), TRUE); // a cache: a crash costs a rebuild, not data
     {

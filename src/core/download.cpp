@@ -1,11 +1,16 @@
 // Parallel downloads with libcurl's multi interface. Each transfer streams into DESTINATION.part while
 // its checksum is computed, and is renamed only after size and checksum match, so the cache never holds
 // a corrupt file under a final name. Interrupted transfers resume from the .part file.
+//
+// Several processes may share a cache (parallel CI jobs): a transfer holds an flock on its .part file
+// from opening it until it is renamed or removed, and a process that finds the lock taken waits for it
+// and then uses the other process's verified file instead of fetching it again.
 
 #include "imgbuild/core/download.hpp"
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +72,7 @@ struct Transfer {
     std::uint64_t offset = 0;   // bytes already in the .part file when this attempt started
     std::uint64_t received = 0; // bytes written in this attempt
     bool too_large = false;
+    bool waited = false; // another process held the .part file's lock
     long status = 0;
     std::string etag, last_modified;
     std::string failure;
@@ -189,20 +195,80 @@ private:
             }
             auto transfer = std::move(*it);
             it = m_waiting.erase(it);
-            if (begin(*transfer)) m_running.push_back(std::move(transfer));
+            switch (begin(*transfer)) {
+            case Begun::running: m_running.push_back(std::move(transfer)); break;
+            case Begun::locked: deferred.push_back(std::move(transfer)); break;
+            case Begun::done:
+            case Begun::failed: break;
+            }
+        }
+        for (auto& transfer : deferred) m_waiting.push_back(std::move(transfer));
+        deferred.clear();
+    }
+
+    enum class Begun { running, locked, done, failed };
+
+    // Opens DESTINATION.part and takes its lock. False with the file closed when another process holds
+    // it (it is downloading the same file) or when it cannot be opened (`transfer` failed then).
+    bool open_part(Transfer& transfer, const std::filesystem::path& part, bool& locked) {
+        locked = false;
+        for (;;) {
+            transfer.fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (transfer.fd < 0) {
+                fail(transfer, fmt::format("cannot write '{}': {}", part.string(), std::strerror(errno)));
+                return false;
+            }
+            if (::flock(transfer.fd, LOCK_EX | LOCK_NB) != 0) {
+                ::close(transfer.fd);
+                transfer.fd = -1;
+                locked = true;
+                return false;
+            }
+            // The holder may have renamed or removed the file between our open and our lock: the lock
+            // counts only if the name still leads to the locked file.
+            struct stat held {}, named {};
+            ::fstat(transfer.fd, &held);
+            if (::stat(part.c_str(), &named) == 0 && named.st_ino == held.st_ino && named.st_dev == held.st_dev)
+                return true;
+            ::close(transfer.fd);
+            transfer.fd = -1;
         }
     }
 
-    // Opens the .part file and starts the transfer; false when it failed before starting.
-    bool begin(Transfer& transfer) {
+    // After waiting for another process: its file, when it is there and verifies, is ours too.
+    static bool verified_by_another(const DownloadRequest& request) {
+        if (request.conditional || !request.checksum) return false;
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(request.destination, ec)) return false;
+        if (request.size && std::filesystem::file_size(request.destination, ec) != *request.size) return false;
+        try {
+            return checksum_file(request.destination, request.checksum->type) == *request.checksum;
+        } catch (const Error&) {
+            return false;
+        }
+    }
+
+    // Opens the .part file and starts the transfer.
+    Begun begin(Transfer& transfer) {
         const DownloadRequest& request = *transfer.request;
         std::error_code ec;
         std::filesystem::create_directories(request.destination.parent_path(), ec);
         auto part = part_path(request.destination);
-        transfer.fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (transfer.fd < 0) {
-            fail(transfer, fmt::format("cannot write '{}': {}", part.string(), std::strerror(errno)));
-            return false;
+        bool locked = false;
+        if (!open_part(transfer, part, locked)) {
+            if (!locked) return Begun::failed;
+            if (!transfer.waited) log::debug("{}: another process is downloading it; waiting", transfer.label());
+            transfer.waited = true;
+            transfer.not_before = Clock::now() + std::chrono::milliseconds(200);
+            return Begun::locked;
+        }
+        if (transfer.waited && verified_by_another(request)) {
+            std::filesystem::remove(part, ec);
+            ::close(transfer.fd);
+            transfer.fd = -1;
+            ++m_progress.files_done;
+            log::debug("{}: downloaded by another process", transfer.label());
+            return Begun::done;
         }
         struct stat info {};
         ::fstat(transfer.fd, &info);
@@ -212,7 +278,7 @@ private:
         if (request.size && transfer.offset > *request.size) transfer.offset = 0; // a stale, longer .part
         if (transfer.offset == 0 && ::ftruncate(transfer.fd, 0) != 0) {
             fail(transfer, fmt::format("cannot write '{}': {}", part.string(), std::strerror(errno)));
-            return false;
+            return Begun::failed;
         }
         ::lseek(transfer.fd, static_cast<off_t>(transfer.offset), SEEK_SET);
         transfer.hasher.emplace(request.checksum ? request.checksum->type : DigestType::sha256);
@@ -236,7 +302,7 @@ private:
             curl_easy_setopt(easy, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(transfer.offset));
         if (request.conditional) add_validators(transfer);
         curl_multi_add_handle(m_multi.get(), easy);
-        return true;
+        return Begun::running;
     }
 
     void hash_existing(Transfer& transfer, const std::filesystem::path& part) {
@@ -288,8 +354,14 @@ private:
 
     void finish(std::unique_ptr<Transfer> transfer, CURLcode code) {
         curl_easy_getinfo(transfer->easy.get(), CURLINFO_RESPONSE_CODE, &transfer->status);
-        ::close(transfer->fd);
-        transfer->fd = -1;
+        // The .part file stays open, and so locked, until it has been renamed or removed.
+        struct Unlock {
+            Transfer* transfer;
+            ~Unlock() {
+                if (transfer->fd >= 0) ::close(transfer->fd);
+                transfer->fd = -1;
+            }
+        } unlock{transfer.get()};
         const DownloadRequest& request = *transfer->request;
         auto part = part_path(request.destination);
         m_progress.bytes_done += transfer->received;
@@ -395,6 +467,7 @@ private:
     CurlMulti m_multi;
     std::deque<std::unique_ptr<Transfer>> m_waiting;
     std::vector<std::unique_ptr<Transfer>> m_running;
+    std::vector<std::unique_ptr<Transfer>> deferred; // start_ready's: lock held by another process
     std::vector<std::string> m_failures;
     DownloadProgress m_progress;
     Clock::time_point m_last_progress{};

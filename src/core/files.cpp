@@ -3,6 +3,7 @@
 #include "imgbuild/core/files.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <sstream>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/log.hpp"
 
 namespace imgbuild {
 
@@ -98,6 +100,30 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     AtomicFile file(path, mode);
     file.write(contents);
     file.commit();
+}
+
+FileLock::FileLock(const std::filesystem::path& path, std::string_view what) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (m_fd < 0) throw Error("Failed to open the lock file '{}': {}", path.string(), std::strerror(errno));
+    if (::flock(m_fd, LOCK_EX | LOCK_NB) == 0) return;
+    if (errno != EWOULDBLOCK) {
+        int saved = errno;
+        ::close(m_fd);
+        throw Error("Failed to lock '{}': {}", path.string(), std::strerror(saved));
+    }
+    log::info("waiting for another imgbuild process to finish with {}", what);
+    while (::flock(m_fd, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        int saved = errno;
+        ::close(m_fd);
+        throw Error("Failed to lock '{}': {}", path.string(), std::strerror(saved));
+    }
+}
+
+FileLock::~FileLock() {
+    if (m_fd >= 0) ::close(m_fd); // closing releases the lock
 }
 
 std::filesystem::path default_cache_dir() {

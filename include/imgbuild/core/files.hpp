@@ -44,6 +44,20 @@ private:
 // Writes `contents` to `path` through an AtomicFile (parent directories are created).
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents, unsigned mode = 0644);
 
+// An exclusive advisory lock (flock) on a lock file, held until destruction: keeps two imgbuild
+// processes that share a cache out of each other's way. The constructor waits for the lock, saying
+// once at info level that it waits and for what.
+class FileLock {
+public:
+    FileLock(const std::filesystem::path& path, std::string_view what);
+    ~FileLock();
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+
+private:
+    int m_fd = -1;
+};
+
 // $XDG_CACHE_HOME/imgbuild, else ~/.cache/imgbuild (root's too), else /var/cache/imgbuild.
 std::filesystem::path default_cache_dir();
 

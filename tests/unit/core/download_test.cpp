@@ -2,6 +2,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -124,6 +130,40 @@ TEST_F(DownloadTest, StaleOrLargerFilesAreRefused) {
         EXPECT_NE(std::string(e.what()).find("larger than the 10 bytes the metadata gives"), std::string::npos)
             << e.what();
     }
+}
+
+// Two processes sharing a cache: the second waits for the first's .part lock and takes its file.
+TEST_F(DownloadTest, WaitsForAnotherDownloaderOfTheSameFile) {
+    server.add("/a", {body, "", 0, true, 200, 400000}); // about a quarter of a second
+    auto target = dir.path() / "cache/a";
+    std::vector<DownloadRequest> requests{{server.url("/a"), target, checksum, body.size()}};
+    auto first = std::async(std::launch::async, [&] { return download(requests, fast()); });
+    auto part = fs::path(target.string() + ".part");
+    for (int i = 0; i < 500 && !fs::exists(part); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    ASSERT_TRUE(fs::exists(part));
+    auto second = download(requests, fast());
+    EXPECT_EQ(first.get()[0].bytes, body.size());
+    EXPECT_EQ(second[0].bytes, 0u); // it did not fetch the file again
+    EXPECT_EQ(server.requests("/a"), 1);
+    EXPECT_EQ(read(target), body);
+    EXPECT_FALSE(fs::exists(part));
+}
+
+TEST_F(DownloadTest, FetchesItselfWhenTheOtherDownloaderGaveUp) {
+    server.add("/a", {body});
+    auto target = dir.path() / "a";
+    auto part = dir.write("a.part", "half");
+    int held = ::open(part.c_str(), O_RDWR | O_CLOEXEC);
+    ASSERT_EQ(::flock(held, LOCK_EX), 0);
+    auto waiting = std::async(std::launch::async, [&] {
+        return download(std::vector<DownloadRequest>{{server.url("/a"), target, checksum, body.size()}}, fast());
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(server.requests("/a"), 0); // still waiting for the lock
+    fs::remove(part);                    // the other process failed: it removes its file and lets go
+    ::close(held);
+    EXPECT_EQ(waiting.get()[0].bytes, body.size());
+    EXPECT_EQ(read(target), body);
 }
 
 TEST_F(DownloadTest, ManyFilesInParallelAndFileUrls) {
