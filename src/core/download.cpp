@@ -226,7 +226,8 @@ private:
             }
             // The holder may have renamed or removed the file between our open and our lock: the lock
             // counts only if the name still leads to the locked file.
-            struct stat held {}, named {};
+            struct stat held {
+            }, named{};
             ::fstat(transfer.fd, &held);
             if (::stat(part.c_str(), &named) == 0 && named.st_ino == held.st_ino && named.st_dev == held.st_dev)
                 return true;
