@@ -17,7 +17,7 @@ packages=(
   # compose: ostree, the initramfs, the sandbox
   ostree ostree-boot dracut bubblewrap uidmap
   # image: partitions, filesystems, bootloaders
-  fdisk e2fsprogs dosfstools mtools grub-common grub-efi-amd64-bin grub-pc-bin
+  fdisk e2fsprogs libext2fs-dev dosfstools mtools grub-common grub-efi-amd64-bin grub-pc-bin
   # verify: boot under QEMU, BIOS and UEFI
   qemu-system-x86 qemu-utils ovmf
   # bench: the reference rootfs builder

@@ -62,6 +62,7 @@ int run(int argc, char** argv) {
     std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> registered;
     for (const auto& entry : commands()) {
         CLI::App* sub = app.add_subcommand(entry.name, entry.summary);
+        if (*entry.summary == '\0') sub->group(""); // hidden from --help
         auto command = entry.make();
         command->setup(*sub);
         registered.emplace_back(sub, std::move(command));

@@ -26,6 +26,7 @@ CustomizeResult customize(const recipe::Recipe& recipe, const resolve::Lock& loc
         kernel = find_kernel(root);
         result.kernel_version = kernel->version;
     }
+    install_grub_hook(recipe, root);
     write_files(recipe, root);
     copy_overlays(recipe, root);
     apply_users(recipe, root, options);

@@ -19,6 +19,8 @@ void run_in_root(const std::filesystem::path& root, const std::vector<std::strin
 // A user's or group's id by name in the root's /etc/passwd or /etc/group; numbers pass through.
 std::optional<unsigned> account_id(const std::filesystem::path& root, const std::string& name, bool group);
 
+// ostree's grub.d script replaced by one whose entries boot under BIOS and UEFI; /etc/default/grub.
+void install_grub_hook(const recipe::Recipe& recipe, const std::filesystem::path& root);
 void write_files(const recipe::Recipe& recipe, const std::filesystem::path& root);
 void copy_overlays(const recipe::Recipe& recipe, const std::filesystem::path& root);
 void apply_users(const recipe::Recipe& recipe, const std::filesystem::path& root, const CustomizeOptions& options);

@@ -257,6 +257,12 @@ void write_os_release(const recipe::Recipe& recipe, const fs::path& root, const 
     }
     for (const auto& [name, value] : fields)
         if (!value.empty()) updated += fmt::format("{}=\"{}\"\n", name, value);
+    // ostree names boot entries after ID and PRETTY_NAME and refuses to deploy a tree without them.
+    auto has = [&](const std::string& key) { return ("\n" + updated).find("\n" + key + "=") != std::string::npos; };
+    if (!has("ID")) updated += "ID=linux\n";
+    if (!has("PRETTY_NAME"))
+        updated += fmt::format("PRETTY_NAME=\"{}\"\n",
+                               recipe.json().value("description", recipe.json().value("name", std::string("Linux"))));
     write_file_atomic(file, updated);
     if (!fs::exists(fs::symlink_status(root / "etc/os-release")))
         fs::create_symlink("../usr/lib/os-release", root / "etc/os-release");

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <ctime>
 #include <regex>
 
@@ -16,6 +17,7 @@
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/timer.hpp"
+#include "imgbuild/image/image.hpp"
 #include "imgbuild/install/install.hpp"
 #include "imgbuild/resolve/resolve.hpp"
 #include "imgbuild/version.hpp"
@@ -184,6 +186,28 @@ void build_rootfs(const recipe::Recipe& recipe, const fs::path& dir, const Conte
     build_rootfs(recipe, lock, dir, context, stage, build_version(recipe, lock.source_date_epoch, {}));
 }
 
+// The recipe's settings for its images: name, image:, kernel args, and the node's remote (its
+// verification key: the given public key, else the public half of the signing key).
+static json image_settings(const recipe::Recipe& recipe, const std::optional<commit::SigningKey>& key) {
+    const json& document = recipe.json();
+    json settings = {{"name", document.value("name", "image")}, {"image", document.value("image", json::object())}};
+    if (document.contains("kernel")) settings["kernel-args"] = document["kernel"].value("args", json::array());
+    auto remote_pointer = json::json_pointer("/ostree/remote");
+    if (document.contains(remote_pointer)) {
+        const json& remote = document.at(remote_pointer);
+        json node = {{"name", remote.value("name", "origin")}, {"url", remote.value("url", "")}};
+        if (remote.contains("ed25519-public-key")) {
+            std::string text = read_file(remote.at("ed25519-public-key").get<std::string>());
+            text.erase(text.find_last_not_of(" \t\r\n") + 1);
+            node["ed25519-key"] = text;
+        } else if (key) {
+            node["ed25519-key"] = key->public_base64();
+        }
+        settings["remote"] = node;
+    }
+    return settings;
+}
+
 CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, const Context& context, bool force) {
     const json& document = recipe.json();
     CommitOutcome outcome;
@@ -236,6 +260,11 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
                         {"imgbuild.format", lock.format},
                         {"imgbuild.arch", lock.arch},
                         {"imgbuild.tool", fmt::format("imgbuild {} (git {})", version, git_revision)}};
+    options.metadata["imgbuild.ref"] = outcome.ref;
+    // What the image stage needs of the recipe and the lock travels with the commit, so `imgbuild image`
+    // works from a repository and a ref alone.
+    options.metadata["imgbuild.image"] = image_settings(recipe, key).dump();
+    options.metadata["imgbuild.lock"] = resolve::lock_text(lock);
     for (const auto& package : lock.packages)
         options.packages.push_back(fmt::format("{} {} {}", package.name, package.version, package.arch));
     options.sign = key;
@@ -252,6 +281,54 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
     if (key) log::info("signed with the ed25519 key whose public half is {}", key->public_base64());
     outcome.checksum = result.checksum;
     outcome.parent = result.parent;
+    return outcome;
+}
+
+BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, const Context& context, bool force) {
+    BuildOutcome outcome;
+    auto started = std::chrono::steady_clock::now();
+    // 1. Everything up to the commit, on the recipe's ref in the bundle's repository.
+    outcome.commit = commit_recipe(recipe, outdir / "repo", context, force);
+    double compose = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    fs::path builds = outdir / "builds";
+    outcome.build_dir = builds / outcome.commit.version;
+
+    // 2. The images of that commit, unless this very commit was imaged already.
+    fs::path manifest = outcome.build_dir / "manifest.json";
+    if (!force && outcome.commit.unchanged && fs::exists(manifest)) {
+        auto existing = json::parse(read_file(manifest), nullptr, false);
+        if (existing.is_object() && existing.value("commit", "") == outcome.commit.checksum) {
+            log::info("unchanged: {} already has the images of {}", outcome.build_dir.string(),
+                      outcome.commit.checksum.substr(0, 12));
+            outcome.reused = true;
+            return outcome;
+        }
+    }
+    fs::create_directories(builds);
+    fs::path partial = builds / fmt::format(".{}.partial-{}", outcome.commit.version, ::getpid());
+    RemoveUnlessDone cleanup{partial};
+    fs::remove_all(partial);
+    image::ImageOptions options;
+    options.repo = outdir / "repo";
+    options.ref = outcome.commit.checksum;
+    options.outdir = partial;
+    options.cache_dir = context.cache_dir;
+    options.build_repo = context.cache_dir / "ostree-build";
+    options.jobs = context.jobs;
+    options.stage_seconds = {{outcome.commit.unchanged ? "compose (reused)" : "compose", compose}};
+    image::make_image(options);
+
+    // 3. The build under its final name, then builds/latest pointing at it (both renames are atomic).
+    if (fs::exists(outcome.build_dir)) fs::remove_all(outcome.build_dir);
+    fs::rename(partial, outcome.build_dir);
+    cleanup.done = true;
+    fs::path link = builds / fmt::format(".latest-{}", ::getpid());
+    fs::remove(link);
+    fs::create_symlink(outcome.commit.version, link);
+    fs::rename(link, builds / "latest");
+    log::info("built {} {} in {:.1f} s: {}", recipe.json().value("name", ""), outcome.commit.version,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+              outcome.build_dir.string());
     return outcome;
 }
 

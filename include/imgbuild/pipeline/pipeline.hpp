@@ -69,4 +69,16 @@ struct CommitOutcome {
 CommitOutcome commit_recipe(const recipe::Recipe& recipe, const std::filesystem::path& repo, const Context& context,
                             bool force);
 
+struct BuildOutcome {
+    CommitOutcome commit;
+    std::filesystem::path build_dir; // OUTDIR/builds/<version>
+    bool reused = false;             // the commit was unchanged and already imaged
+};
+
+// recipe → the output bundle: the commit in OUTDIR/repo, its images, manifest.json, lock.json and
+// sbom.spdx.json in OUTDIR/builds/<version>/ (made as a hidden directory and renamed when complete),
+// OUTDIR/builds/latest → <version>.
+BuildOutcome build_recipe(const recipe::Recipe& recipe, const std::filesystem::path& outdir, const Context& context,
+                          bool force);
+
 } // namespace imgbuild::pipeline

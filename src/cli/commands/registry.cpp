@@ -13,9 +13,13 @@ std::unique_ptr<Command> make_fetch();
 std::unique_ptr<Command> make_rootfs();
 std::unique_ptr<Command> make_commit();
 std::unique_ptr<Command> make_kernel_check();
+std::unique_ptr<Command> make_image();
+std::unique_ptr<Command> make_build();
+std::unique_ptr<Command> make_internal_deploy();
 
 const std::vector<CommandEntry>& commands() {
     static const std::vector<CommandEntry> table = {
+        {"build", "Build the recipe into a bundle: ostree repo, disk images, manifest, SBOM (needs root)", make_build},
         {"validate", "Check recipes; print every mistake as FILE:LINE:COL: message", make_validate},
         {"show", "Print the merged recipe (includes and variables applied) as JSON", make_show},
         {"schema", "Print the recipe JSON Schema (for editors and other tools)", make_schema},
@@ -24,9 +28,13 @@ const std::vector<CommandEntry>& commands() {
         {"rootfs", "Build the image's tree into a directory: packages, tuning, kernel, ostree layout (needs root)",
          make_rootfs},
         {"commit", "Build the recipe and commit it to its ostree ref; print the checksum (needs root)", make_commit},
+        {"image", "Make a commit's bootable disk images (raw, qcow2; BIOS and UEFI), manifest and SBOM (needs root)",
+         make_image},
         {"diff", "Compare two lockfiles or commits: packages added, removed, upgraded, downgraded", make_diff},
         {"kernel-check", "Check a kernel config, or a recipe's kernel, against what the image needs",
          make_kernel_check},
+        // Hidden (no summary): the deploying half of `image`, run by it in a user namespace.
+        {"internal-deploy", "", make_internal_deploy},
     };
     return table;
 }

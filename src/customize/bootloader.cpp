@@ -1,0 +1,91 @@
+// The node's side of the boot menu: ostree's grub2 backend runs grub-mkconfig after every deployment
+// change (upgrade, rollback), and grub-mkconfig runs /etc/grub.d/15_ostree for ostree's entries. The
+// ostree-boot package's script writes linux16 (BIOS) or linuxefi (UEFI) commands; imgbuild's disks boot
+// both ways from one grub.cfg and Debian's x86_64-efi GRUB has neither, so the image gets this hook,
+// which writes the plain linux/initrd both GRUBs have.
+
+#include <fmt/format.h>
+
+#include "imgbuild/core/files.hpp"
+#include "imgbuild/core/log.hpp"
+#include "steps.hpp"
+
+namespace imgbuild::customize {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view hook = R"(#!/bin/sh
+# imgbuild's 15_ostree: GRUB menu entries for ostree's deployments, run by grub-mkconfig when ostree
+# writes a boot configuration (ostree admin upgrade, deploy, undeploy). It replaces ostree-boot's
+# script, whose linux16/linuxefi commands Debian's UEFI GRUB lacks: one grub.cfg serves the BIOS and
+# the UEFI GRUB of the disk, so it uses plain linux/initrd.
+set -e
+. /usr/share/grub/grub-mkconfig_lib
+
+bootversion=${_OSTREE_GRUB2_BOOTVERSION:-}
+if [ -z "$bootversion" ]; then
+    loader=$(readlink /boot/loader || true)
+    bootversion=${loader#loader.}
+fi
+entries=/boot/loader.$bootversion/entries
+[ -d "$entries" ] || exit 0
+
+# Paths in the entries are relative to /boot; GRUB reads them on /boot's filesystem.
+boot_dir=$(make_system_path_relative_to_its_root /boot)
+[ "$boot_dir" = "/" ] && boot_dir=
+prepare=$(prepare_grub_to_access_device "${GRUB_DEVICE_BOOT:-$GRUB_DEVICE}" | sed 's/^/    /')
+
+field() { sed -n "s/^$1[[:space:]]\{1,\}//p" "$2" | head -n 1; }
+
+for conf in "$entries"/*.conf; do
+    [ -f "$conf" ] || continue
+    version=$(field version "$conf")
+    echo "${version:-0} $conf"
+done | sort -rn -k1,1 | while read -r version conf; do
+    title=$(field title "$conf" | sed "s/'/'\\\\''/g")
+    linux=$(field linux "$conf")
+    initrd=$(field initrd "$conf")
+    options=$(field options "$conf")
+    echo "menuentry '${title:-ostree}' --class gnu-linux --class os {"
+    echo "    insmod gzio"
+    echo "$prepare"
+    echo "    linux ${boot_dir}${linux} ${options}"
+    [ -z "$initrd" ] || echo "    initrd ${boot_dir}${initrd}"
+    echo "}"
+done
+)";
+
+} // namespace
+
+void install_grub_hook(const recipe::Recipe& recipe, const fs::path& root) {
+    // Only for images that carry both ostree's grub.d script and grub-mkconfig: others have no GRUB
+    // integration to fix (an image without grub-mkconfig cannot regenerate its menu on the node).
+    bool ostree_script = fs::exists(fs::symlink_status(root / "etc/grub.d/15_ostree"));
+    bool mkconfig = fs::exists(root / "usr/sbin/grub-mkconfig");
+    if (!ostree_script) return;
+    if (!mkconfig) {
+        log::warn("the image has ostree's GRUB script but no grub-mkconfig (package grub-common): nodes cannot "
+                  "update their boot menu after an upgrade");
+        return;
+    }
+    fs::remove(root / "etc/grub.d/15_ostree");
+    AtomicFile script(root / "etc/grub.d/15_ostree", 0755);
+    script.write(hook);
+    script.commit();
+
+    // grub-mkconfig's settings, unless the recipe brings its own (files: and overlays: come after).
+    if (!fs::exists(root / "etc/default/grub")) {
+        std::string name = recipe.json().value("name", "imgbuild");
+        write_file_atomic(root / "etc/default/grub",
+                          fmt::format("# imgbuild: read by grub-mkconfig, which ostree runs after each deployment "
+                                      "change.\n"
+                                      "GRUB_DEFAULT=0\nGRUB_TIMEOUT=1\nGRUB_DISTRIBUTOR=\"{}\"\n"
+                                      "GRUB_TERMINAL=\"console serial\"\n"
+                                      "GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"\n"
+                                      "GRUB_DISABLE_OS_PROBER=true\nGRUB_DISABLE_RECOVERY=true\n",
+                                      name));
+    }
+}
+
+} // namespace imgbuild::customize

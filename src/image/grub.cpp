@@ -1,0 +1,147 @@
+// GRUB for the hybrid disk: the boot menu made from ostree's BLS entries (Debian's GRUB has no blscfg),
+// GRUB's modules copied into the root's /boot, and the two core images made with grub-mkimage.
+
+#include "grub.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "imgbuild/core/files.hpp"
+#include "imgbuild/core/process.hpp"
+#include "imgbuild/image/image.hpp"
+
+namespace imgbuild::image {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path grub_lib = "/usr/lib/grub";
+
+// GRUB's single-quoted word.
+std::string quoted(const std::string& text) {
+    std::string result = "'";
+    for (char c : text) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return result + "'";
+}
+
+void mkimage(const std::vector<std::string>& argv) {
+    auto result = run_process(ProcessOptions{argv});
+    if (!result.ok())
+        throw ImageError("Failed to make GRUB's core image: grub-mkimage {}:\n{}", result.status(), result.tail());
+}
+
+} // namespace
+
+std::vector<BootEntry> read_boot_entries(const fs::path& sysroot) {
+    std::vector<BootEntry> entries;
+    std::error_code ec;
+    fs::path dir = sysroot / "boot/loader/entries";
+    for (const auto& file : fs::directory_iterator(dir, ec)) {
+        if (file.path().extension() != ".conf") continue;
+        BootEntry entry;
+        std::istringstream text(read_file(file.path()));
+        for (std::string line; std::getline(text, line);) {
+            auto space = line.find(' ');
+            if (space == std::string::npos) continue;
+            auto start = line.find_first_not_of(' ', space);
+            if (start == std::string::npos) continue;
+            std::string key = line.substr(0, space), value = line.substr(start);
+            value.erase(value.find_last_not_of(" \t\r") + 1);
+            if (key == "title")
+                entry.title = value;
+            else if (key == "linux")
+                entry.linux = value;
+            else if (key == "initrd")
+                entry.initrd = value;
+            else if (key == "options")
+                entry.options = value;
+            else if (key == "version")
+                entry.version = std::strtol(value.c_str(), nullptr, 10);
+        }
+        if (entry.linux.empty()) throw ImageError("The boot entry '{}' names no kernel", file.path().string());
+        entries.push_back(std::move(entry));
+    }
+    if (entries.empty()) throw ImageError("Failed to find ostree's boot entries in '{}'", dir.string());
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.version > b.version; });
+    return entries;
+}
+
+std::string grub_config(const std::vector<BootEntry>& entries, const GrubSettings& settings) {
+    std::string config =
+        "# Made by imgbuild from ostree's boot entries. On the node, ostree regenerates loader.N/grub.cfg at\n"
+        "# every deployment (grub-mkconfig with the image's /etc/grub.d/15_ostree).\n";
+    config += fmt::format("set default=0\nset timeout={}\n", settings.timeout);
+    if (settings.serial)
+        config += "serial --unit=0 --speed=115200\nterminal_input console serial\nterminal_output console serial\n";
+    config += fmt::format("insmod part_gpt\ninsmod ext2\ninsmod gzio\nsearch --no-floppy --fs-uuid --set=root {}\n",
+                          settings.root_uuid);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        const auto& entry = entries[i];
+        config +=
+            fmt::format("menuentry {} --id ostree-{} {{\n", quoted(entry.title.empty() ? "ostree" : entry.title), i);
+        // ostree writes paths relative to /boot; here /boot is a directory of the root filesystem.
+        config += fmt::format("    linux /boot{} {}\n", entry.linux, entry.options);
+        if (!entry.initrd.empty()) config += fmt::format("    initrd /boot{}\n", entry.initrd);
+        config += "}\n";
+    }
+    return config;
+}
+
+std::string early_config(const std::string& root_uuid) {
+    return fmt::format("search --no-floppy --fs-uuid --set=root {}\nset prefix=($root)/boot/grub\n", root_uuid);
+}
+
+void install_grub_files(const fs::path& sysroot, const GrubSettings& settings) {
+    fs::path grub = sysroot / "boot/grub";
+    for (const char* platform : {"i386-pc", "x86_64-efi"}) {
+        fs::create_directories(grub / platform);
+        for (const auto& file : fs::directory_iterator(grub_lib / platform)) {
+            auto ext = file.path().extension();
+            if (ext == ".mod" || ext == ".lst")
+                fs::copy_file(file.path(), grub / platform / file.path().filename(),
+                              fs::copy_options::overwrite_existing);
+        }
+    }
+    // loader is ostree's link to loader.N, swapped at each deployment; grub.cfg goes beside the entries.
+    fs::path loader = sysroot / "boot/loader";
+    write_file_atomic(fs::canonical(loader) / "grub.cfg", grub_config(read_boot_entries(sysroot), settings));
+    std::error_code ec;
+    fs::remove(grub / "grub.cfg", ec);
+    fs::create_symlink("../loader/grub.cfg", grub / "grub.cfg");
+}
+
+CoreImages make_core_images(const fs::path& dir, const std::string& root_uuid) {
+    CoreImages images{dir / "core.img", dir / "BOOTX64.EFI", grub_lib / "i386-pc/boot.img"};
+    fs::path config = dir / "early.cfg";
+    write_file_atomic(config, early_config(root_uuid));
+    mkimage({"grub-mkimage", "-O", "i386-pc", "-d", (grub_lib / "i386-pc").string(), "-o", images.bios.string(), "-c",
+             config.string(), "-p", "/boot/grub", "biosdisk", "part_gpt", "ext2", "search", "search_fs_uuid"});
+    mkimage({"grub-mkimage",
+             "-O",
+             "x86_64-efi",
+             "-d",
+             (grub_lib / "x86_64-efi").string(),
+             "-o",
+             images.efi.string(),
+             "-c",
+             config.string(),
+             "-p",
+             "/boot/grub",
+             "part_gpt",
+             "ext2",
+             "search",
+             "search_fs_uuid",
+             "normal",
+             "configfile",
+             "linux",
+             "gzio",
+             "all_video",
+             "efi_gop",
+             "serial",
+             "terminal"});
+    return images;
+}
+
+} // namespace imgbuild::image
