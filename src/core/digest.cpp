@@ -3,6 +3,9 @@
 
 #include "imgbuild/core/digest.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -91,15 +94,41 @@ std::string sha256_hex(std::string_view data) {
 }
 
 Checksum checksum_file(const std::filesystem::path& path, DigestType type) {
-    std::ifstream stream(path, std::ios::binary);
-    if (!stream) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
+    struct Close {
+        int fd;
+        ~Close() { ::close(fd); }
+    } close{fd};
     Hasher hasher(type);
     std::vector<char> buffer(1 << 20);
-    while (stream) {
-        stream.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-        hasher.update(buffer.data(), static_cast<std::size_t>(stream.gcount()));
+    static const std::vector<char> zeros(1 << 20, '\0');
+    // Sparse files (disk images) are mostly holes: those are hashed as zeros without reading them.
+    off_t offset = 0;
+    for (;;) {
+        off_t data = ::lseek(fd, offset, SEEK_DATA);
+        if (data < 0) { // past the last data: the rest is a hole (or the file ended)
+            data = ::lseek(fd, 0, SEEK_END);
+            if (data < 0) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
+        }
+        for (off_t left = data - offset; left > 0;) {
+            auto chunk = static_cast<std::size_t>(std::min<off_t>(left, static_cast<off_t>(zeros.size())));
+            hasher.update(zeros.data(), chunk);
+            left -= static_cast<off_t>(chunk);
+        }
+        offset = data;
+        off_t hole = ::lseek(fd, offset, SEEK_HOLE);
+        if (hole < 0 || hole == offset) break;
+        while (offset < hole) {
+            auto want = static_cast<std::size_t>(std::min<off_t>(hole - offset, static_cast<off_t>(buffer.size())));
+            ssize_t n = ::pread(fd, buffer.data(), want, offset);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
+            if (n == 0) break;
+            hasher.update(buffer.data(), static_cast<std::size_t>(n));
+            offset += n;
+        }
     }
-    if (stream.bad()) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
     return Checksum{type, hasher.hex()};
 }
 

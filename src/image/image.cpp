@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <set>
 
 #include <fmt/format.h>
@@ -210,6 +211,12 @@ ImageResult make_image(const ImageOptions& options) {
         result.artifacts.push_back(artifact);
     };
 
+    // The raw image's checksum while qemu-img converts it (both only read it).
+    std::future<Checksum> raw_sum;
+    if (contains(formats, "raw"))
+        raw_sum = std::async(std::launch::async,
+                             [path = raw_file.temp_path()] { return checksum_file(path, DigestType::sha256); });
+
     // 4. qcow2 (compat 1.1), compressed when the recipe asks.
     std::optional<AtomicFile> qcow2_file;
     if (contains(formats, "qcow2")) {
@@ -227,7 +234,9 @@ ImageResult make_image(const ImageOptions& options) {
         });
     }
     stages.run("checksums", [&] {
-        if (contains(formats, "raw")) add_artifact("raw", raw, raw_file.temp_path());
+        if (raw_sum.valid())
+            result.artifacts.push_back(
+                Artifact{"raw", raw, layout.size, allocated_bytes(raw_file.temp_path()), raw_sum.get().hex});
         if (qcow2_file) add_artifact("qcow2", qcow2_file->path(), qcow2_file->temp_path());
     });
 

@@ -1,0 +1,55 @@
+// `imgbuild build` of the default recipe: the whole output bundle (repo/, builds/<version>/ with raw
+// and qcow2 disks, manifest.json, lock.json, sbom.spdx.json, builds/latest), the disk checked from
+// outside: partition table, root filesystem, qcow2.
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "imgbuild/core/files.hpp"
+#include "imgbuild/recipe/apt_sources.hpp"
+#include "support/command.hpp"
+#include "support/temp_dir.hpp"
+
+namespace imgbuild::test {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+TEST(DebianBuild, DefaultRecipeBuildsTheWholeBundle) {
+    if (::geteuid() != 0) GTEST_SKIP() << "skipped: building a root needs root";
+    if (!recipe::find_debian_archives(recipe::read_apt_sources("/etc/apt")).main)
+        GTEST_SKIP() << "skipped: the host's apt sources name no Debian archive";
+    TempDir dir;
+    fs::path recipe = fs::path(IMGBUILD_SOURCE_DIR) / "recipes/debian11-node.yaml";
+    auto result = run_imgbuild({"--cache-dir", IMGBUILD_E2E_CACHE, "build", recipe.string(), "-o", "out"}, dir.path());
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    fs::path build = fs::canonical(dir.path() / "out/builds/latest");
+    EXPECT_EQ(fs::canonical(dir.path() / result.out.substr(0, result.out.find('\n'))), build);
+    EXPECT_TRUE(fs::exists(dir.path() / "out/repo/config"));
+
+    auto manifest = json::parse(read_file(build / "manifest.json"));
+    EXPECT_EQ(manifest["ref"], "imgbuild/debian11/x86_64/node");
+    EXPECT_TRUE(manifest["kernel"].get<std::string>().starts_with("5.10.")) << manifest["kernel"];
+    EXPECT_GT(manifest["packages"].get<int>(), 150);
+    EXPECT_EQ(manifest["remote"]["name"], "origin");
+    for (const char* format : {"raw", "qcow2"}) ASSERT_TRUE(manifest["artifacts"].contains(format)) << manifest.dump(2);
+    EXPECT_LT(manifest["artifacts"]["qcow2"]["size"].get<std::uint64_t>(), 400u << 20); // zstd
+    auto sbom = json::parse(read_file(build / "sbom.spdx.json"));
+    EXPECT_EQ(sbom["packages"].size(), manifest["packages"].get<std::size_t>() + 1);
+
+    fs::path raw = build / manifest["artifacts"]["raw"]["file"].get<std::string>();
+    fs::path qcow2 = build / manifest["artifacts"]["qcow2"]["file"].get<std::string>();
+    auto verify = run_command({"sfdisk", "--verify", raw.string()});
+    EXPECT_NE(verify.out.find("No errors detected"), std::string::npos) << verify.out << verify.err;
+    auto check = run_command({"qemu-img", "check", qcow2.string()});
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+    std::uint64_t root_offset = manifest["disk"]["partitions"][2]["start"].get<std::uint64_t>() * 512;
+    auto fsck = run_command({"e2fsck", "-fn", raw.string() + "?offset=" + std::to_string(root_offset)});
+    EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
+}
+
+} // namespace
+} // namespace imgbuild::test
