@@ -90,13 +90,13 @@ License: GPL-3+
         input.lock.arch = "x86_64";
         input.lock.packages = {
             locked("bash", "5.1-2+deb11u1", "amd64",
-                   "http://deb.debian.org/debian/pool/main/b/bash/bash_5.1-2+deb11u1_amd64.deb"),
+                   "http://mirror.example/debian/pool/main/b/bash/bash_5.1-2+deb11u1_amd64.deb"),
             locked("ghost", "1:2.0-1", "all", "file:///srv/repo/pool/ghost_2.0-1_all.deb",
                    {DigestType::sha512, std::string(128, 'b')}),
-            locked("libfoo1", "1.0-1", "amd64", "http://deb.debian.org/debian/pool/main/f/foo/libfoo1_1.0-1_amd64.deb",
+            locked("libfoo1", "1.0-1", "amd64", "http://mirror.example/debian/pool/main/f/foo/libfoo1_1.0-1_amd64.deb",
                    {DigestType::sha1, std::string(40, 'c')}),
             locked("zlib1g", "1:1.2.11.dfsg-2+deb11u2", "amd64",
-                   "http://deb.debian.org/debian/pool/main/z/zlib/zlib1g_1.2.11.dfsg-2+deb11u2_amd64.deb"),
+                   "http://mirror.example/debian/pool/main/z/zlib/zlib1g_1.2.11.dfsg-2+deb11u2_amd64.deb"),
         };
         input.root = dir.path();
         input.name = "debian11-node";
@@ -187,7 +187,7 @@ TEST_F(SbomTest, DebianPackagesFromStatusAndCopyright) {
         "name": "bash",
         "versionInfo": "5.1-2+deb11u1",
         "supplier": "Person: Matthias Klose (doko@debian.org)",
-        "downloadLocation": "http://deb.debian.org/debian/pool/main/b/bash/bash_5.1-2+deb11u1_amd64.deb",
+        "downloadLocation": "http://mirror.example/debian/pool/main/b/bash/bash_5.1-2+deb11u1_amd64.deb",
         "filesAnalyzed": false,
         "checksums": [{"algorithm": "SHA256", "checksumValue": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}],
         "licenseConcluded": "NOASSERTION",
