@@ -102,6 +102,11 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     file.commit();
 }
 
+RemoveOnExit::~RemoveOnExit() {
+    std::error_code ec;
+    if (!keep && !path.empty()) std::filesystem::remove_all(path, ec);
+}
+
 FileLock::FileLock(const std::filesystem::path& path, std::string_view what) {
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);

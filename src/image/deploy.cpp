@@ -70,13 +70,7 @@ DeploySpec DeploySpec::from_json(const json& json) {
 void deploy(const DeploySpec& spec) {
     fs::path spec_file = spec.sysroot.string() + ".deploy.json";
     write_file_atomic(spec_file, spec.to_json().dump(2));
-    struct RemoveSpec {
-        fs::path path;
-        ~RemoveSpec() {
-            std::error_code ec;
-            fs::remove(path, ec);
-        }
-    } remove_spec{spec_file};
+    RemoveOnExit remove_spec{spec_file};
 
     // The child unshares, tells us, waits for its uid and gid maps, then execs the deploying command.
     int ready[2], go[2];

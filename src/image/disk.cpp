@@ -34,11 +34,6 @@ constexpr std::string_view bios_boot_type = "21686148-6449-6E6F-744E-65656445464
 constexpr std::string_view esp_type = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 constexpr std::string_view root_x86_64_type = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"; // systemd-repart grows it
 
-void run(const std::vector<std::string>& argv, const std::string& what, std::vector<std::string> env = {}) {
-    auto result = run_process(ProcessOptions{argv, std::move(env)});
-    if (!result.ok()) throw ImageError("Failed to {}: {} {}:\n{}", what, argv.front(), result.status(), result.tail());
-}
-
 void pwrite_all(int fd, const void* data, std::size_t size, std::uint64_t offset, const fs::path& disk) {
     const char* bytes = static_cast<const char*>(data);
     while (size > 0) {
@@ -113,6 +108,11 @@ void normalize_times(const fs::path& disk, std::uint64_t offset, std::int64_t ep
 
 } // namespace
 
+void run_tool(const std::vector<std::string>& argv, const std::string& what, std::vector<std::string> env) {
+    auto result = run_process(ProcessOptions{argv, std::move(env)});
+    if (!result.ok()) throw ImageError("Failed to {}: {} {}:\n{}", what, argv.front(), result.status(), result.tail());
+}
+
 std::string derived_uuid(std::string_view seed, std::string_view purpose) {
     std::string hex = sha256_hex(fmt::format("imgbuild-uuid\n{}\n{}", seed, purpose)).substr(0, 32);
     hex[12] = '4';                                                         // version 4 layout
@@ -159,26 +159,26 @@ void write_partition_table(const fs::path& disk, const DiskLayout& layout) {
 void make_esp(const fs::path& disk, const DiskLayout& layout, const fs::path& efi_image, std::string_view seed,
               std::int64_t epoch) {
     std::string volume_id = sha256_hex(fmt::format("imgbuild-vfat\n{}", seed)).substr(0, 8);
-    run({"mkfs.vfat", "-F", "32", "-s", "1", "-S", "512", "-n", "EFI-SYSTEM", "-i", volume_id, "--invariant",
-         "--offset", std::to_string(layout.esp.start), disk.string(), std::to_string(layout.esp.bytes() / 1024)},
-        "make the EFI system partition");
+    run_tool({"mkfs.vfat", "-F", "32", "-s", "1", "-S", "512", "-n", "EFI-SYSTEM", "-i", volume_id, "--invariant",
+              "--offset", std::to_string(layout.esp.start), disk.string(), std::to_string(layout.esp.bytes() / 1024)},
+             "make the EFI system partition");
     // One sector per cluster: mkfs.vfat sizes clusters by the whole file, which would leave a 64 MiB
     // FAT32 too few clusters. mtools reads the partition at its byte offset; SOURCE_DATE_EPOCH fixes the entries'
     // times.
     std::string image = fmt::format("{}@@{}", disk.string(), layout.esp.offset());
     std::vector<std::string> env = {"MTOOLS_SKIP_CHECK=1",
                                     fmt::format("SOURCE_DATE_EPOCH={}", std::max<std::int64_t>(epoch, 315532800))};
-    run({"mmd", "-i", image, "::EFI", "::EFI/BOOT"}, "make the ESP's directories", env);
-    run({"mcopy", "-i", image, efi_image.string(), "::EFI/BOOT/BOOTX64.EFI"}, "copy GRUB onto the ESP", env);
+    run_tool({"mmd", "-i", image, "::EFI", "::EFI/BOOT"}, "make the ESP's directories", env);
+    run_tool({"mcopy", "-i", image, efi_image.string(), "::EFI/BOOT/BOOTX64.EFI"}, "copy GRUB onto the ESP", env);
 }
 
 void make_root(const fs::path& disk, const DiskLayout& layout, const RootFs& root) {
     // orphan_file and metadata_csum_seed are newer than the node's e2fsck and GRUB: left out.
-    run({"mkfs.ext4", "-q", "-F", "-L", "root", "-U", root.uuid, "-O", "^orphan_file,^metadata_csum_seed", "-E",
-         fmt::format("offset={},hash_seed={},root_owner=0:0,lazy_itable_init=0,nodiscard", layout.root.offset(),
-                     root.hash_seed),
-         "-d", root.tree.string(), disk.string(), fmt::format("{}k", layout.root.bytes() / 1024)},
-        "make the root filesystem", {fmt::format("E2FSPROGS_FAKE_TIME={}", root.epoch)});
+    run_tool({"mkfs.ext4", "-q", "-F", "-L", "root", "-U", root.uuid, "-O", "^orphan_file,^metadata_csum_seed", "-E",
+              fmt::format("offset={},hash_seed={},root_owner=0:0,lazy_itable_init=0,nodiscard", layout.root.offset(),
+                          root.hash_seed),
+              "-d", root.tree.string(), disk.string(), fmt::format("{}k", layout.root.bytes() / 1024)},
+             "make the root filesystem", {fmt::format("E2FSPROGS_FAKE_TIME={}", root.epoch)});
     normalize_times(disk, layout.root.offset(), root.epoch);
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace imgbuild::image {
 
@@ -28,6 +29,9 @@ struct DiskLayout {
     std::string label_id;   // the disk GUID
     Partition bios, esp, root;
 };
+
+// Runs a tool of the image stage; throws ImageError "Failed to <what>: <tool> <status>" with its output.
+void run_tool(const std::vector<std::string>& argv, const std::string& what, std::vector<std::string> env = {});
 
 // A UUID (version 4 layout) derived from `seed` and `purpose`: the same inputs, the same UUID.
 std::string derived_uuid(std::string_view seed, std::string_view purpose);

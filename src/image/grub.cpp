@@ -3,13 +3,14 @@
 
 #include "grub.hpp"
 
+#include "disk.hpp"
+
 #include <algorithm>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "imgbuild/core/files.hpp"
-#include "imgbuild/core/process.hpp"
 #include "imgbuild/image/image.hpp"
 
 namespace imgbuild::image {
@@ -24,12 +25,6 @@ std::string quoted(const std::string& text) {
     std::string result = "'";
     for (char c : text) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return result + "'";
-}
-
-void mkimage(const std::vector<std::string>& argv) {
-    auto result = run_process(ProcessOptions{argv});
-    if (!result.ok())
-        throw ImageError("Failed to make GRUB's core image: grub-mkimage {}:\n{}", result.status(), result.tail());
 }
 
 } // namespace
@@ -116,31 +111,33 @@ CoreImages make_core_images(const fs::path& dir, const std::string& root_uuid) {
     CoreImages images{dir / "core.img", dir / "BOOTX64.EFI", grub_lib / "i386-pc/boot.img"};
     fs::path config = dir / "early.cfg";
     write_file_atomic(config, early_config(root_uuid));
-    mkimage({"grub-mkimage", "-O", "i386-pc", "-d", (grub_lib / "i386-pc").string(), "-o", images.bios.string(), "-c",
-             config.string(), "-p", "/boot/grub", "biosdisk", "part_gpt", "ext2", "search", "search_fs_uuid"});
-    mkimage({"grub-mkimage",
-             "-O",
-             "x86_64-efi",
-             "-d",
-             (grub_lib / "x86_64-efi").string(),
-             "-o",
-             images.efi.string(),
-             "-c",
-             config.string(),
-             "-p",
-             "/boot/grub",
-             "part_gpt",
-             "ext2",
-             "search",
-             "search_fs_uuid",
-             "normal",
-             "configfile",
-             "linux",
-             "gzio",
-             "all_video",
-             "efi_gop",
-             "serial",
-             "terminal"});
+    run_tool({"grub-mkimage", "-O", "i386-pc", "-d", (grub_lib / "i386-pc").string(), "-o", images.bios.string(), "-c",
+              config.string(), "-p", "/boot/grub", "biosdisk", "part_gpt", "ext2", "search", "search_fs_uuid"},
+             "make GRUB's i386-pc core image");
+    run_tool({"grub-mkimage",
+              "-O",
+              "x86_64-efi",
+              "-d",
+              (grub_lib / "x86_64-efi").string(),
+              "-o",
+              images.efi.string(),
+              "-c",
+              config.string(),
+              "-p",
+              "/boot/grub",
+              "part_gpt",
+              "ext2",
+              "search",
+              "search_fs_uuid",
+              "normal",
+              "configfile",
+              "linux",
+              "gzio",
+              "all_video",
+              "efi_gop",
+              "serial",
+              "terminal"},
+             "make GRUB's x86_64-efi image");
     return images;
 }
 

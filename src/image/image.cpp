@@ -35,14 +35,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t default_size = 4ull << 30;
 
-struct RemoveOnExit {
-    fs::path path;
-    ~RemoveOnExit() {
-        std::error_code ec;
-        if (!path.empty()) fs::remove_all(path, ec);
-    }
-};
-
 // Times the stages of the image for the manifest.
 class Stages {
 public:
@@ -100,11 +92,6 @@ std::uint64_t tree_bytes(const fs::path& dir) {
 std::uint64_t allocated_bytes(const fs::path& file) {
     struct stat info {};
     return ::stat(file.c_str(), &info) == 0 ? static_cast<std::uint64_t>(info.st_blocks) * 512 : 0;
-}
-
-void run_tool(const std::vector<std::string>& argv, const std::string& what) {
-    auto result = run_process(ProcessOptions{argv});
-    if (!result.ok()) throw ImageError("Failed to {}: {} {}:\n{}", what, argv.front(), result.status(), result.tail());
 }
 
 } // namespace
@@ -205,11 +192,6 @@ ImageResult make_image(const ImageOptions& options) {
         if (contains(boot, "bios")) install_bios_boot(raw_file.temp_path(), layout, core.boot_img, core.bios);
     });
     std::uint64_t rootfs_size = tree_bytes(deployment);
-    auto add_artifact = [&](const std::string& format, const fs::path& path, const fs::path& written) {
-        Artifact artifact{format, path, fs::file_size(written), allocated_bytes(written),
-                          checksum_file(written, DigestType::sha256).hex};
-        result.artifacts.push_back(artifact);
-    };
 
     // The raw image's checksum while qemu-img converts it (both only read it).
     std::future<Checksum> raw_sum;
@@ -237,18 +219,25 @@ ImageResult make_image(const ImageOptions& options) {
         if (raw_sum.valid())
             result.artifacts.push_back(
                 Artifact{"raw", raw, layout.size, allocated_bytes(raw_file.temp_path()), raw_sum.get().hex});
-        if (qcow2_file) add_artifact("qcow2", qcow2_file->path(), qcow2_file->temp_path());
+        if (qcow2_file) {
+            const fs::path& written = qcow2_file->temp_path();
+            result.artifacts.push_back(Artifact{"qcow2", qcow2_file->path(), fs::file_size(written),
+                                                allocated_bytes(written),
+                                                checksum_file(written, DigestType::sha256).hex});
+        }
     });
 
     // 5. The SBOM and the manifest.
     std::optional<resolve::Lock> lock;
     if (auto it = info.metadata.find("imgbuild.lock"); it != info.metadata.end())
         lock = resolve::lock_from_json(json::parse(it->second), "the commit's imgbuild.lock");
-    json sbom_json;
+    std::string sbom_text;
     if (lock) {
-        sbom_json = sbom(SbomInput{*lock, deployment, name, info.version, info.checksum, epoch,
-                                   info.metadata.count("imgbuild.tool") ? info.metadata["imgbuild.tool"] : "imgbuild"});
-        write_file_atomic(options.outdir / "sbom.spdx.json", sbom_json.dump(2) + "\n");
+        sbom_text = sbom(SbomInput{*lock, deployment, name, info.version, info.checksum, epoch,
+                                   info.metadata.count("imgbuild.tool") ? info.metadata["imgbuild.tool"] : "imgbuild"})
+                        .dump(2) +
+                    "\n";
+        write_file_atomic(options.outdir / "sbom.spdx.json", sbom_text);
         write_file_atomic(options.outdir / "lock.json", resolve::lock_text(*lock));
     } else {
         log::warn("the commit carries no lock (not built by this imgbuild): no SBOM");
@@ -296,7 +285,7 @@ ImageResult make_image(const ImageOptions& options) {
         if (info.metadata.count(key)) manifest[std::string(key).substr(9)] = info.metadata[key];
     if (lock) {
         manifest["packages"] = lock->packages.size();
-        manifest["sbom"] = {{"file", "sbom.spdx.json"}, {"sha256", sha256_hex(sbom_json.dump(2) + "\n")}};
+        manifest["sbom"] = {{"file", "sbom.spdx.json"}, {"sha256", sha256_hex(sbom_text)}};
         manifest["source-date-epoch"] = lock->source_date_epoch;
     }
     if (spec.remote) manifest["remote"] = {{"name", spec.remote->name}, {"url", spec.remote->url}};

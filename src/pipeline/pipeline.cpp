@@ -32,15 +32,6 @@ using json = nlohmann::json;
 fs::path partial_path(const fs::path& dir) { return fs::path(dir.string() + ".partial"); }
 
 // Removes the directory unless the work in it completed.
-struct RemoveUnlessDone {
-    fs::path path;
-    bool done = false;
-    ~RemoveUnlessDone() {
-        std::error_code error;
-        if (!done && !path.empty()) fs::remove_all(path, error);
-    }
-};
-
 std::string regex_escape(const std::string& text) {
     static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
     return std::regex_replace(text, special, R"(\$&)");
@@ -147,7 +138,7 @@ customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const reso
     auto fetched = fetch_packages(lock, context);
     // Install into a directory beside the target, renamed into place when complete; removed on failure.
     fs::create_directories(partial);
-    RemoveUnlessDone cleanup{partial};
+    RemoveOnExit cleanup{partial};
     install::InstallOptions options;
     options.docs = recipe.json().value("docs", true);
     options.source_date_epoch = lock.source_date_epoch;
@@ -176,7 +167,7 @@ customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const reso
     }
     if (fs::exists(dir, ec)) fs::remove(dir);
     fs::rename(partial, dir);
-    cleanup.done = true;
+    cleanup.keep = true;
     return customized;
 }
 
@@ -242,7 +233,7 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
     outcome.version = build_version(recipe, lock.source_date_epoch, commit::history_versions(repo, outcome.ref));
 
     fs::path root = work_dir(context, document.value("name", "image"));
-    RemoveUnlessDone cleanup{root};
+    RemoveOnExit cleanup{root};
     auto customized = build_rootfs(recipe, lock, root, context, RootfsStage::customize, outcome.version);
 
     commit::CommitOptions options;
@@ -306,7 +297,7 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     }
     fs::create_directories(builds);
     fs::path partial = builds / fmt::format(".{}.partial-{}", outcome.commit.version, ::getpid());
-    RemoveUnlessDone cleanup{partial};
+    RemoveOnExit cleanup{partial};
     fs::remove_all(partial);
     image::ImageOptions options;
     options.repo = outdir / "repo";
@@ -314,14 +305,13 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     options.outdir = partial;
     options.cache_dir = context.cache_dir;
     options.build_repo = context.cache_dir / "ostree-build";
-    options.jobs = context.jobs;
     options.stage_seconds = {{outcome.commit.unchanged ? "compose (reused)" : "compose", compose}};
     image::make_image(options);
 
     // 3. The build under its final name, then builds/latest pointing at it (both renames are atomic).
     if (fs::exists(outcome.build_dir)) fs::remove_all(outcome.build_dir);
     fs::rename(partial, outcome.build_dir);
-    cleanup.done = true;
+    cleanup.keep = true;
     fs::path link = builds / fmt::format(".latest-{}", ::getpid());
     fs::remove(link);
     fs::create_symlink(outcome.commit.version, link);

@@ -44,6 +44,14 @@ private:
 // Writes `contents` to `path` through an AtomicFile (parent directories are created).
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents, unsigned mode = 0644);
 
+// Removes a file or a directory tree when it goes out of scope, unless `keep` was set: work
+// directories and half-made outputs do not outlive an exception.
+struct RemoveOnExit {
+    std::filesystem::path path;
+    bool keep = false;
+    ~RemoveOnExit();
+};
+
 // An exclusive advisory lock (flock) on a lock file, held until destruction: keeps two imgbuild
 // processes that share a cache out of each other's way. The constructor waits for the lock, saying
 // once at info level that it waits and for what.

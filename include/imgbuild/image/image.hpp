@@ -25,11 +25,10 @@ struct ImageOptions {
     std::string ref;            // a ref or a checksum
     // Where the files go: OUTDIR/<name>.raw, .qcow2, manifest.json, sbom.spdx.json, lock.json.
     std::filesystem::path outdir;
-    std::vector<std::string> formats; // empty: the recipe's image.formats (default qcow2)
-    std::vector<std::string> boot;    // empty: the recipe's image.boot (default both)
-    std::filesystem::path cache_dir;  // work directories; a build repository holding the commit
-    std::filesystem::path build_repo; // optional: a bare-user repository that may hold the commit (faster)
-    unsigned jobs = 8;
+    std::vector<std::string> formats;            // empty: the recipe's image.formats (default qcow2)
+    std::vector<std::string> boot;               // empty: the recipe's image.boot (default both)
+    std::filesystem::path cache_dir;             // work directories; a build repository holding the commit
+    std::filesystem::path build_repo;            // optional: a bare-user repository that may hold the commit (faster)
     std::map<std::string, double> stage_seconds; // earlier stages' timings, for the manifest
 };
 
