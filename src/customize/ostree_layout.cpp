@@ -133,8 +133,12 @@ void ostree_layout(const fs::path& root) {
     // ostree's own links, an empty /boot (the kernel is in /usr/lib/modules), empty API filesystems.
     for (const char* link : {"vmlinuz", "vmlinuz.old", "initrd.img", "initrd.img.old"})
         if (fs::is_symlink(fs::symlink_status(root / link))) fs::remove(root / link);
+    // /tmp is a sticky directory of the deployment (systemd-tmpfiles empties it at boot). Not a link
+    // into the sysroot: the disk's root filesystem has no tmp/, and services with PrivateTmp= (logind,
+    // timesyncd) fail to start on a dangling /tmp.
     fs::remove_all(root / "tmp");
-    fs::create_symlink("sysroot/tmp", root / "tmp");
+    empty_directory(root / "tmp");
+    fs::permissions(root / "tmp", fs::perms(01777));
     empty_directory(root / "sysroot");
     if (!fs::exists(fs::symlink_status(root / "ostree"))) fs::create_symlink("sysroot/ostree", root / "ostree");
     for (const char* dir : {"boot", "dev", "proc", "sys", "run"}) empty_directory(root / dir);

@@ -289,6 +289,8 @@ ImageResult make_image(const ImageOptions& options) {
         manifest["source-date-epoch"] = lock->source_date_epoch;
     }
     if (spec.remote) manifest["remote"] = {{"name", spec.remote->name}, {"url", spec.remote->url}};
+    // What `imgbuild test` checks inside the booted image (the recipe's sysctl, modules-load, units).
+    if (config.contains("checks")) manifest["checks"] = config["checks"];
 
     // Everything is whole: the images get their names, then the manifest that describes them.
     if (contains(formats, "raw")) raw_file.commit();

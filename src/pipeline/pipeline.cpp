@@ -20,6 +20,7 @@
 #include "imgbuild/image/image.hpp"
 #include "imgbuild/install/install.hpp"
 #include "imgbuild/resolve/resolve.hpp"
+#include "imgbuild/verify/verify.hpp"
 #include "imgbuild/version.hpp"
 
 namespace imgbuild::pipeline {
@@ -177,12 +178,19 @@ void build_rootfs(const recipe::Recipe& recipe, const fs::path& dir, const Conte
     build_rootfs(recipe, lock, dir, context, stage, build_version(recipe, lock.source_date_epoch, {}));
 }
 
-// The recipe's settings for its images: name, image:, kernel args, and the node's remote (its
-// verification key: the given public key, else the public half of the signing key).
+// The recipe's settings for its images: name, image:, kernel args, the node's remote (its
+// verification key: the given public key, else the public half of the signing key), and what the boot
+// test checks.
 static json image_settings(const recipe::Recipe& recipe, const std::optional<commit::SigningKey>& key) {
     const json& document = recipe.json();
     json settings = {{"name", document.value("name", "image")}, {"image", document.value("image", json::object())}};
     if (document.contains("kernel")) settings["kernel-args"] = document["kernel"].value("args", json::array());
+    // What `imgbuild test` checks on a booted node: the tuning in effect and the units' state.
+    json units = document.value("units", json::object());
+    settings["checks"] = {{"sysctl", document.value("sysctl", json::object())},
+                          {"modules-load", document.value("modules-load", json::array())},
+                          {"units",
+                           {{"enable", units.value("enable", json::array())}, {"mask", units.value("mask", json::array())}}}};
     auto remote_pointer = json::json_pointer("/ostree/remote");
     if (document.contains(remote_pointer)) {
         const json& remote = document.at(remote_pointer);
@@ -275,23 +283,63 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
     return outcome;
 }
 
-BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, const Context& context, bool force) {
+// Boots the build's images (imgbuild test) and records the result in its manifest.json.
+static void test_build(const fs::path& build_dir, const Context& context, const BuildOptions& options,
+                       BuildOutcome& outcome) {
+    verify::TestOptions test;
+    test.target = build_dir;
+    test.cache_dir = context.cache_dir;
+    test.accel = options.test_accel;
+    test.boot_timeout = options.test_boot_timeout;
+    auto report = verify::run_test(test);
+    outcome.tested = true;
+    outcome.test_passed = report.passed;
+    outcome.test_report = report.to_text();
+    fs::path manifest_path = build_dir / "manifest.json";
+    json manifest = json::parse(read_file(manifest_path));
+    json result = report.to_json();
+    result.erase("image");
+    result.erase("logs");
+    result["logs"] = "test/";
+    manifest["test"] = result;
+    write_file_atomic(manifest_path, manifest.dump(2) + "\n");
+}
+
+static void point_latest(const fs::path& builds, const std::string& version) {
+    fs::path link = builds / fmt::format(".latest-{}", ::getpid());
+    fs::remove(link);
+    fs::create_symlink(version, link);
+    fs::rename(link, builds / "latest");
+}
+
+BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, const Context& context,
+                          const BuildOptions& build) {
     BuildOutcome outcome;
     auto started = std::chrono::steady_clock::now();
     // 1. Everything up to the commit, on the recipe's ref in the bundle's repository.
-    outcome.commit = commit_recipe(recipe, outdir / "repo", context, force);
+    outcome.commit = commit_recipe(recipe, outdir / "repo", context, build.force);
     double compose = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     fs::path builds = outdir / "builds";
     outcome.build_dir = builds / outcome.commit.version;
 
     // 2. The images of that commit, unless this very commit was imaged already.
     fs::path manifest = outcome.build_dir / "manifest.json";
-    if (!force && outcome.commit.unchanged && fs::exists(manifest)) {
+    if (!build.force && outcome.commit.unchanged && fs::exists(manifest)) {
         auto existing = json::parse(read_file(manifest), nullptr, false);
         if (existing.is_object() && existing.value("commit", "") == outcome.commit.checksum) {
             log::info("unchanged: {} already has the images of {}", outcome.build_dir.string(),
                       outcome.commit.checksum.substr(0, 12));
             outcome.reused = true;
+            if (build.test) {
+                const json& test = existing.value("test", json::object());
+                if (test.value("passed", false)) {
+                    log::info("unchanged: its boot test passed already ({})", outcome.build_dir.string());
+                    outcome.tested = outcome.test_passed = true;
+                } else {
+                    test_build(outcome.build_dir, context, build, outcome);
+                    if (outcome.test_passed) point_latest(builds, outcome.commit.version);
+                }
+            }
             return outcome;
         }
     }
@@ -308,14 +356,14 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     options.stage_seconds = {{outcome.commit.unchanged ? "compose (reused)" : "compose", compose}};
     image::make_image(options);
 
-    // 3. The build under its final name, then builds/latest pointing at it (both renames are atomic).
+    // 3. The boot test, on the build before it gets its name.
+    if (build.test) test_build(partial, context, build, outcome);
+
+    // 4. The build under its final name, then builds/latest pointing at it (both renames are atomic).
     if (fs::exists(outcome.build_dir)) fs::remove_all(outcome.build_dir);
     fs::rename(partial, outcome.build_dir);
     cleanup.keep = true;
-    fs::path link = builds / fmt::format(".latest-{}", ::getpid());
-    fs::remove(link);
-    fs::create_symlink(outcome.commit.version, link);
-    fs::rename(link, builds / "latest");
+    if (!build.test || outcome.test_passed) point_latest(builds, outcome.commit.version);
     log::info("built {} {} in {:.1f} s: {}", recipe.json().value("name", ""), outcome.commit.version,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
               outcome.build_dir.string());

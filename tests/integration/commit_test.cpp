@@ -90,11 +90,12 @@ TEST_F(CommitTest, CommitsTheRootInOstreeLayoutWithTheTuning) {
     // The layout rules of DESIGN.md §5.
     EXPECT_TRUE(ls("/etc").empty()) << "/etc is deployed from /usr/etc";
     EXPECT_TRUE(ls("/usr/etc").starts_with("d00755 0 0 0 /usr/etc"));
+    EXPECT_TRUE(ls("/tmp").starts_with("d01777 0 0 0 /tmp")) << ls("/tmp");
     EXPECT_EQ(cat("/usr/etc/fixture/node.conf"), "role=node\n");
     EXPECT_EQ(cat("/usr/etc/machine-id"), "");
     for (auto [link, target] :
          {std::pair{"/home", "var/home"}, std::pair{"/root", "var/roothome"}, std::pair{"/opt", "var/opt"},
-          std::pair{"/srv", "var/srv"}, std::pair{"/mnt", "var/mnt"}, std::pair{"/tmp", "sysroot/tmp"},
+          std::pair{"/srv", "var/srv"}, std::pair{"/mnt", "var/mnt"},
           std::pair{"/usr/local", "../var/usrlocal"}})
         EXPECT_TRUE(ls(link).ends_with(std::string(link) + " -> " + target)) << ls(link);
     for (const char* empty : {"/var", "/boot", "/dev", "/proc", "/sys", "/run"}) {

@@ -69,16 +69,28 @@ struct CommitOutcome {
 CommitOutcome commit_recipe(const recipe::Recipe& recipe, const std::filesystem::path& repo, const Context& context,
                             bool force);
 
+struct BuildOptions {
+    bool force = false; // build again even when the inputs equal the last build's
+    // Boot-test the images as the last stage (imgbuild test), recording the result in manifest.json.
+    bool test = false;
+    std::string test_accel = "auto";
+    double test_boot_timeout = 600;
+};
+
 struct BuildOutcome {
     CommitOutcome commit;
     std::filesystem::path build_dir; // OUTDIR/builds/<version>
     bool reused = false;             // the commit was unchanged and already imaged
+    bool tested = false;             // the boot test ran (now or in the reused build)
+    bool test_passed = false;
+    std::string test_report; // the boot test's text report, when it ran now
 };
 
 // recipe → the output bundle: the commit in OUTDIR/repo, its images, manifest.json, lock.json and
 // sbom.spdx.json in OUTDIR/builds/<version>/ (made as a hidden directory and renamed when complete),
-// OUTDIR/builds/latest → <version>.
+// OUTDIR/builds/latest → <version>. With options.test the images are boot-tested before the rename;
+// a build that fails its test is kept under its name (for its logs) but builds/latest does not move.
 BuildOutcome build_recipe(const recipe::Recipe& recipe, const std::filesystem::path& outdir, const Context& context,
-                          bool force);
+                          const BuildOptions& options);
 
 } // namespace imgbuild::pipeline

@@ -15,6 +15,7 @@ std::unique_ptr<Command> make_commit();
 std::unique_ptr<Command> make_kernel_check();
 std::unique_ptr<Command> make_image();
 std::unique_ptr<Command> make_build();
+std::unique_ptr<Command> make_test();
 std::unique_ptr<Command> make_internal_deploy();
 
 const std::vector<CommandEntry>& commands() {
@@ -30,6 +31,7 @@ const std::vector<CommandEntry>& commands() {
         {"commit", "Build the recipe and commit it to its ostree ref; print the checksum (needs root)", make_commit},
         {"image", "Make a commit's bootable disk images (raw, qcow2; BIOS and UEFI), manifest and SBOM (needs root)",
          make_image},
+        {"test", "Boot an image under QEMU and check it from inside; upgrade and roll back (--upgrade-to)", make_test},
         {"diff", "Compare two lockfiles or commits: packages added, removed, upgraded, downgraded", make_diff},
         {"kernel-check", "Check a kernel config, or a recipe's kernel, against what the image needs",
          make_kernel_check},
