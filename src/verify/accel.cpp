@@ -72,6 +72,9 @@ std::string choose_accel(const AccelProbe& probe) {
     if (probe.requested == "kvm") return "kvm";
 
     fs::path verdict_file = probe.cache_dir / "verify/kvm-probe.json";
+    fs::create_directories(verdict_file.parent_path());
+    // Tests that boot at once probe once: the others wait for the verdict.
+    FileLock lock(probe.cache_dir / "verify/kvm-probe.lock", "the KVM probe of another imgbuild");
     std::string key = host_key();
     std::string reason;
     if (auto text = try_read_file(verdict_file, reason)) {

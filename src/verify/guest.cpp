@@ -53,7 +53,9 @@ if [ "${IMGBUILD_TEST_UNIT:-}" != 1 ]; then
 fi
 out=/dev/ttyS1
 stty -F "$out" raw -echo 2>/dev/null
-say() { printf '%s\n' "$*" > "$out"; }
+# Each line starts on a fresh line: OVMF mirrors its console to every serial port, so firmware and
+# GRUB output may precede the report on this one.
+say() { printf '\n%s\n' "$*" > "$out"; }
 say "begin $phase"
 say "state $(systemctl is-system-running --wait 2>/dev/null)"
 failed=$(systemctl list-units --state=failed --plain --no-legend --no-pager | cut -d' ' -f1)
@@ -206,6 +208,7 @@ GuestReport parse_report(const std::string& channel_text, Phase phase) {
         line.erase(std::remove_if(line.begin(), line.end(),
                                   [](char c) { return c == '\r' || c == '\0' || (c > 0 && c < 32 && c != '\t'); }),
                    line.end());
+        if (line.empty()) continue;
         if (line == begin) {
             report = GuestReport{};
             report.begun = true;
@@ -229,7 +232,6 @@ std::optional<double> parse_timespan(const std::string& text) {
     static const std::regex part(R"(([0-9]+(?:\.[0-9]+)?)(us|ms|s|min|h))");
     double total = 0;
     bool any = false;
-    std::string rest = text;
     for (std::sregex_iterator it(text.begin(), text.end(), part), end; it != end; ++it) {
         double value = std::stod((*it)[1]);
         std::string unit = (*it)[2];

@@ -138,6 +138,7 @@ void Machine::pump(int timeout_ms) {
             m_log.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
             m_log.flush();
             m_tail += chunk;
+            m_tail_total += chunk.size();
             if (m_tail.size() > tail_limit) m_tail.erase(0, m_tail.size() - tail_limit);
             m_window += chunk;
             if (m_window.size() > window_limit) m_window.erase(0, m_window.size() - window_limit);
@@ -175,6 +176,20 @@ void Machine::send(std::string_view keys) {
         }
         keys.remove_prefix(static_cast<std::size_t>(n));
         pump(5);
+    }
+}
+
+void Machine::type(std::string_view keys) {
+    for (char key : keys) {
+        send(std::string_view(&key, 1));
+        // Wait for the echo (up to 400 ms), then for 40 ms of quiet.
+        std::size_t before = m_tail_total;
+        auto give_up = Clock::now() + std::chrono::milliseconds(400);
+        while (m_tail_total == before && Clock::now() < give_up && m_out >= 0) pump(20);
+        for (std::size_t seen = m_tail_total - 1; seen != m_tail_total && m_out >= 0;) {
+            seen = m_tail_total;
+            pump(40);
+        }
     }
 }
 

@@ -48,6 +48,9 @@ public:
     int wait_console(const std::vector<std::string>& texts, Clock::time_point deadline);
     // Types into the console.
     void send(std::string_view keys);
+    // Types one key at a time, each after the console has answered the previous one (GRUB redraws the
+    // line it edits) or fallen quiet: OVMF's serial console drops keys that come faster than it reads.
+    void type(std::string_view keys);
     // Waits (reading the console meanwhile) until the channel holds `line` as a whole line.
     bool wait_channel(const std::string& line, Clock::time_point deadline);
     std::string channel_text() const;
@@ -69,6 +72,7 @@ private:
     std::ofstream m_log;
     std::string m_window; // console text since the last match, escape sequences removed
     std::string m_tail;   // the last few KiB of the console
+    std::size_t m_tail_total = 0; // bytes read from the console so far
 };
 
 } // namespace imgbuild::verify

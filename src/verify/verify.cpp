@@ -197,14 +197,14 @@ void run_sequence(const Sequence& sequence, const MachineSpec& base, const TestO
                                    : "QEMU exited before GRUB's menu appeared");
             return;
         }
-        machine.send(std::string(static_cast<std::size_t>(entry), ctrl_n) + "e");
+        machine.type(std::string(static_cast<std::size_t>(entry), ctrl_n) + "e");
         if (machine.wait_console(grub_editor, after(30)) < 0) {
             fail("GRUB's entry editor did not open");
             return;
         }
         // To the entry's last line (empty), up past initrd to linux, to its end; add the arguments; boot.
-        machine.send(std::string(64, ctrl_n) + std::string(2, ctrl_p) + std::string(1, ctrl_e));
-        machine.send(kernel_arguments(phase));
+        machine.type(std::string(24, ctrl_n) + std::string(2, ctrl_p) + std::string(1, ctrl_e));
+        machine.type(kernel_arguments(phase));
         machine.send(std::string(1, ctrl_x));
         log::info("{} boot {} ({}): booting entry {} with the check program", sequence.firmware, i + 1,
                   phase_name(phase), entry);
