@@ -187,10 +187,10 @@ static json image_settings(const recipe::Recipe& recipe, const std::optional<com
     if (document.contains("kernel")) settings["kernel-args"] = document["kernel"].value("args", json::array());
     // What `imgbuild test` checks on a booted node: the tuning in effect and the units' state.
     json units = document.value("units", json::object());
-    settings["checks"] = {{"sysctl", document.value("sysctl", json::object())},
-                          {"modules-load", document.value("modules-load", json::array())},
-                          {"units",
-                           {{"enable", units.value("enable", json::array())}, {"mask", units.value("mask", json::array())}}}};
+    settings["checks"] = {
+        {"sysctl", document.value("sysctl", json::object())},
+        {"modules-load", document.value("modules-load", json::array())},
+        {"units", {{"enable", units.value("enable", json::array())}, {"mask", units.value("mask", json::array())}}}};
     auto remote_pointer = json::json_pointer("/ostree/remote");
     if (document.contains(remote_pointer)) {
         const json& remote = document.at(remote_pointer);

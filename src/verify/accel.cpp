@@ -107,7 +107,8 @@ std::string choose_accel(const AccelProbe& probe) {
     {
         // Direct kernel boot, no disks: the kernel panics when it finds no root, which proves it ran.
         Machine machine(spec);
-        auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(probe_seconds));
+        auto deadline =
+            Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(probe_seconds));
         works = machine.wait_console({"Kernel panic", "VFS: Unable to mount root"}, deadline) >= 0;
     }
     std::string detail = works ? "a stock kernel boots with it"
@@ -116,7 +117,8 @@ std::string choose_accel(const AccelProbe& probe) {
     std::time_t now = std::time(nullptr);
     char date[32];
     std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::gmtime(&now));
-    write_file_atomic(verdict_file, json{{"host", key}, {"works", works}, {"detail", detail}, {"date", date}}.dump(2) + "\n");
+    write_file_atomic(verdict_file,
+                      json{{"host", key}, {"works", works}, {"detail", detail}, {"date", date}}.dump(2) + "\n");
     return works ? "kvm" : "tcg";
 }
 

@@ -7,7 +7,7 @@
 namespace imgbuild::verify {
 
 struct AccelProbe {
-    std::string requested = "auto"; // auto, kvm, tcg
+    std::string requested = "auto";  // auto, kvm, tcg
     std::filesystem::path cache_dir; // the verdict, per host kernel and QEMU
     std::filesystem::path work_dir;
     // The image's kernel, from its repository.

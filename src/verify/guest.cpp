@@ -235,7 +235,11 @@ std::optional<double> parse_timespan(const std::string& text) {
     for (std::sregex_iterator it(text.begin(), text.end(), part), end; it != end; ++it) {
         double value = std::stod((*it)[1]);
         std::string unit = (*it)[2];
-        total += unit == "us" ? value / 1e6 : unit == "ms" ? value / 1e3 : unit == "min" ? value * 60 : unit == "h" ? value * 3600 : value;
+        total += unit == "us"    ? value / 1e6
+                 : unit == "ms"  ? value / 1e3
+                 : unit == "min" ? value * 60
+                 : unit == "h"   ? value * 3600
+                                 : value;
         any = true;
     }
     if (!any) return std::nullopt;
@@ -257,7 +261,8 @@ BootTimes parse_startup_line(const std::string& line) {
         if (what == "initrd") times.initrd = value;
         if (what == "userspace") times.userspace = value;
     }
-    if (auto equals = rest.rfind(" = "); equals != std::string::npos) times.total = parse_timespan(rest.substr(equals + 3));
+    if (auto equals = rest.rfind(" = "); equals != std::string::npos)
+        times.total = parse_timespan(rest.substr(equals + 3));
     return times;
 }
 
@@ -302,7 +307,8 @@ std::vector<Check> evaluate(const GuestReport& report, const Expectations& expec
         failures += journal;
     }
     add("reached multi-user, no failed units", state == "running" && failed.empty(),
-        failed.empty() ? fmt::format("system state '{}'", state) : fmt::format("system state '{}'; failed: {}", state, failures));
+        failed.empty() ? fmt::format("system state '{}'", state)
+                       : fmt::format("system state '{}'; failed: {}", state, failures));
 
     // the booted deployment
     auto deployments = parse_status(report.all("status"));
@@ -319,7 +325,8 @@ std::vector<Check> evaluate(const GuestReport& report, const Expectations& expec
 
     std::map<std::string, std::string> writable;
     for (const auto& line : report.all("writable"))
-        if (auto space = line.find(' '); space != std::string::npos) writable[line.substr(0, space)] = line.substr(space + 1);
+        if (auto space = line.find(' '); space != std::string::npos)
+            writable[line.substr(0, space)] = line.substr(space + 1);
     add("/usr is read-only", writable["/usr"] == "no", writable["/usr"] == "yes" ? "/usr is writable" : "not reported");
     for (const char* dir : {"/etc", "/var"})
         add(fmt::format("{} is writable", dir), writable[dir] == "yes",
@@ -327,7 +334,8 @@ std::vector<Check> evaluate(const GuestReport& report, const Expectations& expec
 
     std::map<std::string, std::string> sysctl;
     for (const auto& line : report.all("sysctl"))
-        if (auto space = line.find(' '); space != std::string::npos) sysctl[line.substr(0, space)] = line.substr(space + 1);
+        if (auto space = line.find(' '); space != std::string::npos)
+            sysctl[line.substr(0, space)] = line.substr(space + 1);
     for (const auto& [key, value] : expect.sysctl) {
         auto it = sysctl.find(key);
         if (it == sysctl.end())
@@ -339,7 +347,8 @@ std::vector<Check> evaluate(const GuestReport& report, const Expectations& expec
 
     std::map<std::string, std::string> modules;
     for (const auto& line : report.all("module"))
-        if (auto space = line.find(' '); space != std::string::npos) modules[line.substr(0, space)] = line.substr(space + 1);
+        if (auto space = line.find(' '); space != std::string::npos)
+            modules[line.substr(0, space)] = line.substr(space + 1);
     for (const auto& module : expect.modules) {
         auto status = modules.count(module) ? modules[module] : "not reported";
         add("module " + module, status == "loaded" || status == "builtin", status);
@@ -347,22 +356,27 @@ std::vector<Check> evaluate(const GuestReport& report, const Expectations& expec
 
     std::map<std::string, std::string> units, masked;
     for (const auto& line : report.all("unit"))
-        if (auto space = line.find(' '); space != std::string::npos) units[line.substr(0, space)] = line.substr(space + 1);
+        if (auto space = line.find(' '); space != std::string::npos)
+            units[line.substr(0, space)] = line.substr(space + 1);
     for (const auto& line : report.all("masked"))
-        if (auto space = line.find(' '); space != std::string::npos) masked[line.substr(0, space)] = line.substr(space + 1);
-        else masked[line] = "";
+        if (auto space = line.find(' '); space != std::string::npos)
+            masked[line.substr(0, space)] = line.substr(space + 1);
+        else
+            masked[line] = "";
     for (const auto& unit : expect.enabled_units) {
         auto status = units.count(unit) ? units[unit] : "not reported";
         add(unit + " is active", status == "active", status);
     }
     for (const auto& unit : expect.masked_units) {
         auto status = masked.count(unit) ? masked[unit] : "not reported";
-        add(unit + " is masked", status == "masked" || status == "masked-runtime", status.empty() ? "not masked" : status);
+        add(unit + " is masked", status == "masked" || status == "masked-runtime",
+            status.empty() ? "not masked" : status);
     }
 
     auto analyze = report.first("analyze").value_or("");
     auto times = parse_startup_line(analyze);
-    add("boot time reported (systemd-analyze)", times.total.has_value(), analyze.empty() ? "nothing reported" : analyze);
+    add("boot time reported (systemd-analyze)", times.total.has_value(),
+        analyze.empty() ? "nothing reported" : analyze);
 
     auto after = parse_status(report.all("status-after"));
     std::string after_default = after.empty() ? std::string() : after.front().checksum;
@@ -385,14 +399,15 @@ std::vector<Check> evaluate(const GuestReport& report, const Expectations& expec
         bool old_kept = std::any_of(deployments.begin(), deployments.end(),
                                     [&](const auto& d) { return !d.booted && d.checksum == expect.previous_commit; });
         add("the previous deployment is kept for rollback", old_kept,
-            fmt::format("{} deployments besides the booted one", deployments.size() - (booted == deployments.end() ? 0 : 1)));
+            fmt::format("{} deployments besides the booted one",
+                        deployments.size() - (booted == deployments.end() ? 0 : 1)));
         break;
     }
     case Phase::rollback: {
         std::string log;
         for (const auto& line : report.all("rollback-log")) log += "\n      " + line;
-        add("rollback made the old commit the default", report.first("rollback").value_or("") == "0" &&
-                                                           after_default == expect.commit && after.size() == 1,
+        add("rollback made the old commit the default",
+            report.first("rollback").value_or("") == "0" && after_default == expect.commit && after.size() == 1,
             fmt::format("exit status {}, default deployment {}{}", report.first("rollback").value_or("not reported"),
                         after_default.empty() ? "none" : after_default, log));
         break;

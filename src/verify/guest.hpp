@@ -30,9 +30,9 @@ const char* phase_name(Phase phase);
 
 // What the recipe promised (manifest.json "checks"), and the commits involved.
 struct Expectations {
-    std::string commit;     // the commit this boot should run
-    std::string kernel;     // uname -r
-    std::string osname;     // the deployment's stateroot
+    std::string commit; // the commit this boot should run
+    std::string kernel; // uname -r
+    std::string osname; // the deployment's stateroot
     std::map<std::string, std::string> sysctl;
     std::vector<std::string> modules;
     std::vector<std::string> enabled_units;
@@ -40,8 +40,8 @@ struct Expectations {
     // upgrade: the commit to move to and how the node reaches the update repository.
     std::string target_commit;
     std::string previous_commit; // upgraded: the commit booted before, kept as the rollback deployment
-    std::string remote;     // the origin's remote name
-    std::string remote_url; // file:///path is mounted there from the update disk; else pull-local
+    std::string remote;          // the origin's remote name
+    std::string remote_url;      // file:///path is mounted there from the update disk; else pull-local
     std::string ref;
     std::string marker; // written into /etc before the upgrade, expected after it
 };

@@ -50,25 +50,28 @@ std::vector<std::string> qemu_command(const MachineSpec& spec) {
     argv.insert(argv.end(), {"-smp", std::to_string(spec.cpus), "-m", std::to_string(spec.memory_mib), "-nic", "none",
                              "-display", "none", "-monitor", "none", "-serial", "stdio"});
     if (!spec.kernel.empty()) {
-        argv.insert(argv.end(),
-                    {"-no-reboot", "-kernel", spec.kernel.string(), "-append", "console=ttyS0 panic=-1 quiet loglevel=3"});
+        argv.insert(argv.end(), {"-no-reboot", "-kernel", spec.kernel.string(), "-append",
+                                 "console=ttyS0 panic=-1 quiet loglevel=3"});
         return argv;
     }
     argv.insert(argv.end(), {"-serial", "file:" + spec.channel_log.string()});
     // Fixed PCI slots: the root disk probes first (vda), the check program second (/dev/vdb, named on
     // the kernel command line before udev has run), the update repository third.
-    argv.insert(argv.end(), {"-drive", fmt::format("if=none,id=root,file={},format=qcow2", spec.disk.string()),
-                             "-device", "virtio-blk-pci,drive=root,bootindex=0,addr=0x8", "-drive",
-                             fmt::format("if=none,id=checks,file={},format=raw,readonly=on", spec.program_disk.string()),
-                             "-device", "virtio-blk-pci,drive=checks,serial=imgbuild-test,addr=0x9"});
+    argv.insert(argv.end(),
+                {"-drive", fmt::format("if=none,id=root,file={},format=qcow2", spec.disk.string()), "-device",
+                 "virtio-blk-pci,drive=root,bootindex=0,addr=0x8", "-drive",
+                 fmt::format("if=none,id=checks,file={},format=raw,readonly=on", spec.program_disk.string()), "-device",
+                 "virtio-blk-pci,drive=checks,serial=imgbuild-test,addr=0x9"});
     if (!spec.updates_disk.empty())
         argv.insert(argv.end(),
-                    {"-drive", fmt::format("if=none,id=updates,file={},format=raw,readonly=on", spec.updates_disk.string()),
+                    {"-drive",
+                     fmt::format("if=none,id=updates,file={},format=raw,readonly=on", spec.updates_disk.string()),
                      "-device", "virtio-blk-pci,drive=updates,serial=imgbuild-updates,addr=0xa"});
     if (spec.firmware == "uefi") {
         auto [code, vars] = ovmf_files();
-        argv.insert(argv.end(), {"-drive", fmt::format("if=pflash,format=raw,unit=0,readonly=on,file={}", code.string()),
-                                 "-drive", fmt::format("if=pflash,format=raw,unit=1,file={}", spec.ovmf_vars.string())});
+        argv.insert(argv.end(),
+                    {"-drive", fmt::format("if=pflash,format=raw,unit=0,readonly=on,file={}", code.string()), "-drive",
+                     fmt::format("if=pflash,format=raw,unit=1,file={}", spec.ovmf_vars.string())});
     }
     return argv;
 }

@@ -70,8 +70,8 @@ private:
     int m_out = -1;
     int m_status = 0;
     std::ofstream m_log;
-    std::string m_window; // console text since the last match, escape sequences removed
-    std::string m_tail;   // the last few KiB of the console
+    std::string m_window;         // console text since the last match, escape sequences removed
+    std::string m_tail;           // the last few KiB of the console
     std::size_t m_tail_total = 0; // bytes read from the console so far
 };
 

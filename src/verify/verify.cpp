@@ -46,12 +46,14 @@ Target locate(const TestOptions& options) {
     Target target;
     fs::path path = options.target;
     std::error_code ec;
-    if (!fs::exists(path, ec)) throw UsageError("'{}' does not exist (give an image, a build directory or an output bundle)", path.string());
+    if (!fs::exists(path, ec))
+        throw UsageError("'{}' does not exist (give an image, a build directory or an output bundle)", path.string());
     if (fs::is_directory(path)) {
         if (fs::exists(path / "builds/latest")) path = fs::canonical(path / "builds/latest");
         if (!fs::exists(path / "manifest.json"))
-            throw UsageError("'{}' is neither a build directory (with manifest.json) nor an output bundle (with builds/latest)",
-                             options.target.string());
+            throw UsageError(
+                "'{}' is neither a build directory (with manifest.json) nor an output bundle (with builds/latest)",
+                options.target.string());
         target.build_dir = path;
     } else {
         target.build_dir = fs::absolute(path).parent_path();
@@ -71,7 +73,8 @@ Target locate(const TestOptions& options) {
                 target.image = target.build_dir / artifacts[format].value("file", "");
                 break;
             }
-        if (target.image.empty()) throw UsageError("'{}' lists no disk image", (target.build_dir / "manifest.json").string());
+        if (target.image.empty())
+            throw UsageError("'{}' lists no disk image", (target.build_dir / "manifest.json").string());
     }
     target.format = "raw";
     for (const auto& [format, artifact] : artifacts.items())
@@ -115,7 +118,8 @@ std::string resolve_upgrade(const Target& target, const std::string& name) {
     try {
         return commit::read_commit(target.repo, name).checksum;
     } catch (const Error& e) {
-        throw UsageError("--upgrade-to {}: not a build, ref or commit of '{}': {}", name, target.repo.string(), e.what());
+        throw UsageError("--upgrade-to {}: not a build, ref or commit of '{}': {}", name, target.repo.string(),
+                         e.what());
     }
 }
 
@@ -172,9 +176,9 @@ void run_sequence(const Sequence& sequence, const MachineSpec& base, const TestO
         fs::copy_file(vars, spec.ovmf_vars, fs::copy_options::overwrite_existing);
     }
     write_program_disk(spec.program_disk, guest_program(sequence.expectations.front()));
-    log::info("booting the image under {} ({}), {} boot{}; console: {}", sequence.firmware == "uefi" ? "UEFI (OVMF)" : "BIOS (SeaBIOS)",
-              spec.accel == "kvm" ? "KVM" : "TCG", sequence.phases.size(), sequence.phases.size() == 1 ? "" : "s",
-              spec.console_log.string());
+    log::info("booting the image under {} ({}), {} boot{}; console: {}",
+              sequence.firmware == "uefi" ? "UEFI (OVMF)" : "BIOS (SeaBIOS)", spec.accel == "kvm" ? "KVM" : "TCG",
+              sequence.phases.size(), sequence.phases.size() == 1 ? "" : "s", spec.console_log.string());
     Machine machine(spec);
     for (std::size_t i = 0; i < sequence.phases.size(); ++i) {
         Phase phase = sequence.phases[i];
@@ -209,8 +213,9 @@ void run_sequence(const Sequence& sequence, const MachineSpec& base, const TestO
         log::info("{} boot {} ({}): booting entry {} with the check program", sequence.firmware, i + 1,
                   phase_name(phase), entry);
         if (!machine.wait_channel(fmt::format("begin {}", phase_name(phase)), deadline)) {
-            fail(machine.running() ? fmt::format("the check program did not start within {:.0f} s", options.boot_timeout)
-                                   : "QEMU exited before the check program started");
+            fail(machine.running()
+                     ? fmt::format("the check program did not start within {:.0f} s", options.boot_timeout)
+                     : "QEMU exited before the check program started");
             return;
         }
         boot.seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -224,7 +229,8 @@ void run_sequence(const Sequence& sequence, const MachineSpec& base, const TestO
         boot.initrd_seconds = times.initrd;
         boot.userspace_seconds = times.userspace;
         boot.total_seconds = times.total;
-        boot.passed = ended && std::all_of(boot.checks.begin(), boot.checks.end(), [](const auto& c) { return c.passed; });
+        boot.passed =
+            ended && std::all_of(boot.checks.begin(), boot.checks.end(), [](const auto& c) { return c.passed; });
         if (!ended) boot.error = fmt::format("the check program did not finish within {:.0f} s", options.boot_timeout);
         report.boots.push_back(boot);
         std::size_t failed = static_cast<std::size_t>(
@@ -235,7 +241,8 @@ void run_sequence(const Sequence& sequence, const MachineSpec& base, const TestO
         // An upgrade that did not happen leaves nothing for the next boots to check.
         if (!ended || (phase == Phase::upgrade && !boot.passed)) return;
     }
-    if (!machine.wait_exit(after(120))) log::warn("the {} guest did not power off within 120 s; stopped", sequence.firmware);
+    if (!machine.wait_exit(after(120)))
+        log::warn("the {} guest did not power off within 120 s; stopped", sequence.firmware);
 }
 
 std::string seconds_text(const std::optional<double>& value) {
@@ -322,8 +329,17 @@ TestReport run_test(const TestOptions& options) {
             if (boot.firmware == firmware) ++expected_boots;
         if (expected_boots < sequence.phases.size())
             for (std::size_t i = expected_boots; i < sequence.phases.size(); ++i)
-                report.boots.push_back(BootResult{firmware, phase_name(sequence.phases[i]),
-                                                  sequence.expectations[i].commit, false, std::nullopt, "", {}, {}, {}, {}, {},
+                report.boots.push_back(BootResult{firmware,
+                                                  phase_name(sequence.phases[i]),
+                                                  sequence.expectations[i].commit,
+                                                  false,
+                                                  std::nullopt,
+                                                  "",
+                                                  {},
+                                                  {},
+                                                  {},
+                                                  {},
+                                                  {},
                                                   "not booted: an earlier boot failed"});
     }
     report.passed = !report.boots.empty() &&
@@ -337,8 +353,11 @@ json TestReport::to_json() const {
         json checks = json::array();
         for (const auto& check : boot.checks)
             checks.push_back({{"name", check.name}, {"passed", check.passed}, {"detail", check.detail}});
-        json item = {{"firmware", boot.firmware}, {"phase", boot.phase},   {"commit", boot.commit},
-                     {"passed", boot.passed},     {"checks", checks}};
+        json item = {{"firmware", boot.firmware},
+                     {"phase", boot.phase},
+                     {"commit", boot.commit},
+                     {"passed", boot.passed},
+                     {"checks", checks}};
         if (boot.seconds) item["seconds-to-checks"] = *boot.seconds;
         if (!boot.systemd_analyze.empty()) {
             json analyze = {{"text", boot.systemd_analyze}};
@@ -351,7 +370,7 @@ json TestReport::to_json() const {
         if (!boot.error.empty()) item["error"] = boot.error;
         boots_json.push_back(item);
     }
-    return {{"image", image}, {"name", name},     {"version", version}, {"commit", commit},
+    return {{"image", image}, {"name", name},     {"version", version},  {"commit", commit},
             {"accel", accel}, {"passed", passed}, {"boots", boots_json}, {"logs", log_dir.string()}};
 }
 

@@ -53,8 +53,8 @@ std::vector<std::string> failed_checks(const json& report) {
 
 // `imgbuild test TARGET ARGS --json`, its report parsed.
 json boot_test(const fs::path& target, std::vector<std::string> args, const fs::path& logs, int expected_exit = 0) {
-    std::vector<std::string> argv = {"--cache-dir", IMGBUILD_E2E_CACHE, "test", target.string(), "--json", "--log-dir",
-                                     logs.string()};
+    std::vector<std::string> argv = {"--cache-dir", IMGBUILD_E2E_CACHE, "test",       target.string(),
+                                     "--json",      "--log-dir",        logs.string()};
     argv.insert(argv.end(), args.begin(), args.end());
     auto result = run_imgbuild(argv);
     EXPECT_EQ(result.exit_code, expected_exit) << result.out << result.err;
@@ -109,13 +109,16 @@ TEST(Boot, UpgradeToTheNextBuildAndRollBack) {
     fs::create_directories(out / "builds" / first.filename());
     auto copy = run_command({"cp", "-a", (bundle / "repo").string(), (out / "repo").string()});
     ASSERT_EQ(copy.exit_code, 0) << copy.err;
-    for (const std::string& file : {std::string("manifest.json"), manifest1["artifacts"]["qcow2"]["file"].get<std::string>()})
+    for (const std::string& file :
+         {std::string("manifest.json"), manifest1["artifacts"]["qcow2"]["file"].get<std::string>()})
         fs::copy_file(first / file, out / "builds" / first.filename() / file);
 
     fs::path recipe = dir.write("node-next.yaml", "name: debian11-node\n"
-                                                  "include: [" + (source / "recipes/debian11-node.yaml").string() + "]\n"
-                                                  "packages: [less]\n"
-                                                  "sysctl:\n  net.core.somaxconn: 8192\n");
+                                                  "include: [" +
+                                                      (source / "recipes/debian11-node.yaml").string() +
+                                                      "]\n"
+                                                      "packages: [less]\n"
+                                                      "sysctl:\n  net.core.somaxconn: 8192\n");
     auto build = run_imgbuild({"--cache-dir", IMGBUILD_E2E_CACHE, "build", recipe.string(), "-o", out.string()});
     ASSERT_EQ(build.exit_code, 0) << build.err;
     fs::path second = fs::canonical(out / "builds/latest");
@@ -157,15 +160,18 @@ TEST(Boot, BrokenImageFailsNamingItsChecks) {
     TempDir dir;
     dir.write("node-broken.service", "[Unit]\nDescription=A unit that fails\n[Service]\nType=oneshot\n"
                                      "ExecStart=/bin/false\n[Install]\nWantedBy=multi-user.target\n");
-    fs::path recipe =
-        dir.write("broken.yaml", "name: debian11-node\n"
-                                 "include: [" + (source / "recipes/debian11-node.yaml").string() + "]\n"
-                                 "sysctl:\n  vm.overcommit_memory: 5\n"
-                                 "files:\n  - {path: /etc/systemd/system/node-broken.service, source: node-broken.service}\n"
-                                 "units: {enable: [node-broken.service]}\n"
-                                 "image: {boot: [!remove uefi]}\n");
+    fs::path recipe = dir.write(
+        "broken.yaml", "name: debian11-node\n"
+                       "include: [" +
+                           (source / "recipes/debian11-node.yaml").string() +
+                           "]\n"
+                           "sysctl:\n  vm.overcommit_memory: 5\n"
+                           "files:\n  - {path: /etc/systemd/system/node-broken.service, source: node-broken.service}\n"
+                           "units: {enable: [node-broken.service]}\n"
+                           "image: {boot: [!remove uefi]}\n");
     fs::path out = dir.path() / "out";
-    auto build = run_imgbuild({"--cache-dir", IMGBUILD_E2E_CACHE, "build", recipe.string(), "-o", out.string(), "--test"});
+    auto build =
+        run_imgbuild({"--cache-dir", IMGBUILD_E2E_CACHE, "build", recipe.string(), "-o", out.string(), "--test"});
     EXPECT_EQ(build.exit_code, 1) << build.out << build.err;
     EXPECT_NE(build.err.find("FAIL reached multi-user, no failed units"), std::string::npos) << build.err;
     EXPECT_NE(build.err.find("node-broken.service"), std::string::npos) << build.err;

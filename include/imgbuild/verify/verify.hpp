@@ -24,9 +24,9 @@ struct TestOptions {
     // An image file inside a build directory (beside its manifest.json), a build directory, or an
     // output bundle (its builds/latest).
     std::filesystem::path target;
-    std::vector<std::string> boot; // bios, uefi; empty: every firmware the image boots with
-    std::string upgrade_to;        // a ref, commit or build version in the bundle's repo; empty: no upgrade
-    std::filesystem::path repo;    // the repository to upgrade from (default: the bundle's repo/)
+    std::vector<std::string> boot;   // bios, uefi; empty: every firmware the image boots with
+    std::string upgrade_to;          // a ref, commit or build version in the bundle's repo; empty: no upgrade
+    std::filesystem::path repo;      // the repository to upgrade from (default: the bundle's repo/)
     std::filesystem::path cache_dir; // work files, the KVM probe's verdict
     std::filesystem::path log_dir;   // serial logs (default: <build dir>/test)
     std::string accel = "auto";      // auto (KVM when a probe boots a kernel with it), kvm, tcg

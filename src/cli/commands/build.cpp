@@ -19,9 +19,11 @@ struct Build final : Command {
         command.add_option("RECIPE", path, "Recipe file")->required();
         command.add_option("-o,--output", outdir, "The output bundle")->capture_default_str()->type_name("OUTDIR");
         command.add_flag("--force", options.force, "Build again even when the inputs equal the last build's");
-        command.add_flag("--test", options.test,
-                         "Boot-test the images as the last stage (imgbuild test) and record the result in manifest.json");
-        command.add_option("--accel", options.test_accel, "With --test: auto (KVM when a probe shows it works), kvm, tcg")
+        command.add_flag(
+            "--test", options.test,
+            "Boot-test the images as the last stage (imgbuild test) and record the result in manifest.json");
+        command
+            .add_option("--accel", options.test_accel, "With --test: auto (KVM when a probe shows it works), kvm, tcg")
             ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
             ->capture_default_str();
         command.add_option("--boot-timeout", options.test_boot_timeout, "With --test: seconds each boot may take")

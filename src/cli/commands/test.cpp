@@ -18,20 +18,26 @@ struct Test final : Command {
     bool json = false;
 
     void setup(CLI::App& command) override {
-        command.add_option("TARGET", target, "An image of a build, a build directory, or an output bundle (its latest build)")
+        command
+            .add_option("TARGET", target,
+                        "An image of a build, a build directory, or an output bundle (its latest build)")
             ->required();
         command.add_option("--boot", boot, "bios, uefi, both (default: every firmware the image was made for)")
             ->check(CLI::IsMember({"bios", "uefi", "both", "image"}));
-        command.add_option("--upgrade-to", options.upgrade_to,
-                           "Upgrade the booted node to this build version, ref or commit of the bundle's repo, "
-                           "reboot, check, roll back")
+        command
+            .add_option("--upgrade-to", options.upgrade_to,
+                        "Upgrade the booted node to this build version, ref or commit of the bundle's repo, "
+                        "reboot, check, roll back")
             ->type_name("REF");
-        command.add_option("--repo", repo, "With --upgrade-to: the repository to upgrade from (default: the bundle's repo/)")
+        command
+            .add_option("--repo", repo,
+                        "With --upgrade-to: the repository to upgrade from (default: the bundle's repo/)")
             ->type_name("REPO");
         command.add_option("--accel", options.accel, "auto (KVM only when a probe boots a kernel with it), kvm, tcg")
             ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
             ->capture_default_str();
-        command.add_option("--timeout", options.boot_timeout, "Seconds each boot may take to report")->capture_default_str();
+        command.add_option("--timeout", options.boot_timeout, "Seconds each boot may take to report")
+            ->capture_default_str();
         command.add_option("--log-dir", log_dir, "Where the serial logs go (default: <build>/test/)")->type_name("DIR");
         command.add_flag("--json", json, "Print the report as JSON");
         command.footer(

@@ -124,10 +124,10 @@ TEST_F(OstreeLayout, TurnsVarIntoTmpfilesEntries) {
 // /var file) it is in the commit only as a factory copy that tmpfiles.d puts in place at boot.
 TEST_F(OstreeLayout, StateDirectoriesBecomeLinksIntoVar) {
     ostree_layout(root());
-    for (auto [name, target] : {std::pair{"home", "var/home"}, std::pair{"root", "var/roothome"},
-                                std::pair{"opt", "var/opt"}, std::pair{"srv", "var/srv"}, std::pair{"mnt", "var/mnt"},
-                                std::pair{"media", "run/media"}, std::pair{"usr/local", "../var/usrlocal"},
-                                std::pair{"ostree", "sysroot/ostree"}}) {
+    for (auto [name, target] :
+         {std::pair{"home", "var/home"}, std::pair{"root", "var/roothome"}, std::pair{"opt", "var/opt"},
+          std::pair{"srv", "var/srv"}, std::pair{"mnt", "var/mnt"}, std::pair{"media", "run/media"},
+          std::pair{"usr/local", "../var/usrlocal"}, std::pair{"ostree", "sysroot/ostree"}}) {
         ASSERT_TRUE(fs::is_symlink(fs::symlink_status(root() / name))) << name;
         EXPECT_EQ(fs::read_symlink(root() / name), target) << name;
     }

@@ -98,8 +98,8 @@ TEST(Timespan, ParsesSystemdSpans) {
 }
 
 TEST(Timespan, ParsesTheStartupLine) {
-    auto times = parse_startup_line(
-        "Startup finished in 1.2s (firmware) + 3.339s (kernel) + 7.554s (initrd) + 2min 1.089s (userspace) = 2min 13.182s");
+    auto times = parse_startup_line("Startup finished in 1.2s (firmware) + 3.339s (kernel) + 7.554s (initrd) + 2min "
+                                    "1.089s (userspace) = 2min 13.182s");
     EXPECT_DOUBLE_EQ(*times.firmware, 1.2);
     EXPECT_DOUBLE_EQ(*times.kernel, 3.339);
     EXPECT_DOUBLE_EQ(*times.initrd, 7.554);
@@ -137,11 +137,11 @@ TEST(Report, TakesOnlyItsPhase) {
 TEST(Evaluate, AHealthyNodePassesEverything) {
     auto checks = evaluate(parse_report(healthy_report(), Phase::boot), node(), Phase::boot);
     for (const auto& check : checks) EXPECT_TRUE(check.passed) << check.name << ": " << check.detail;
-    for (const char* name : {"reached multi-user, no failed units", "booted the expected commit", "kernel 5.10.0-46-amd64",
-                             "/usr is read-only", "/etc is writable", "/var is writable", "sysctl net.core.somaxconn = 4096",
-                             "sysctl net.ipv4.tcp_rmem = 4096 87380 16777216", "module ip_vs", "module br_netfilter",
-                             "containerd.service is active", "apt-daily.timer is masked",
-                             "boot time reported (systemd-analyze)"})
+    for (const char* name :
+         {"reached multi-user, no failed units", "booted the expected commit", "kernel 5.10.0-46-amd64",
+          "/usr is read-only", "/etc is writable", "/var is writable", "sysctl net.core.somaxconn = 4096",
+          "sysctl net.ipv4.tcp_rmem = 4096 87380 16777216", "module ip_vs", "module br_netfilter",
+          "containerd.service is active", "apt-daily.timer is masked", "boot time reported (systemd-analyze)"})
         EXPECT_NE(find(checks, name), nullptr) << name;
 }
 
@@ -153,7 +153,8 @@ TEST(Evaluate, NamesWhatFailed) {
         text.replace(at, from.size(), to);
     };
     replace("state running\n", "state degraded\nfailed node-broken.service\n");
-    replace("end boot\n", "journal node-broken.service node-broken.service: Main process exited, status=1/FAILURE\nend boot\n");
+    replace("end boot\n",
+            "journal node-broken.service node-broken.service: Main process exited, status=1/FAILURE\nend boot\n");
     replace("sysctl net.core.somaxconn 4096\n", "sysctl-missing net.core.somaxconn\n");
     replace("module ip_vs loaded", "module ip_vs missing");
     replace("unit containerd.service active", "unit containerd.service failed");
@@ -194,8 +195,8 @@ TEST(Evaluate, UpgradeUpgradedRollback) {
     base.target_commit = next;
     base.marker = "token";
     std::string upgrade = healthy_report("upgrade");
-    upgrade.insert(upgrade.find("end upgrade"), "upgrade 0\nstatus-after   node " + next + ".0 (pending)\nstatus-after * node " +
-                                                    booted + ".0\n");
+    upgrade.insert(upgrade.find("end upgrade"),
+                   "upgrade 0\nstatus-after   node " + next + ".0 (pending)\nstatus-after * node " + booted + ".0\n");
     auto checks = evaluate(parse_report(upgrade, Phase::upgrade), base, Phase::upgrade);
     EXPECT_TRUE(find(checks, "ostree upgrade")->passed);
     EXPECT_TRUE(find(checks, "the new commit is the next boot's default")->passed);
