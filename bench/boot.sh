@@ -26,7 +26,13 @@ for run in $(seq "$runs"); do
 done
 python3 "$anchor/boot-qemu.py" "$raw" "$work/ours-boot" --runs "$runs" --timeout 100 > "$work/ours-boot.jsonl"
 
-# mkosi's reference image.
+# mkosi's reference image, built from a writable copy of the anchor whose shim links are links again
+# (a copy that lost them holds the target's name as text: esp-shim).
+rm -rf "$work/anchor" && cp -r "$anchor" "$work/anchor" && chmod -R u+w "$work/anchor" && anchor=$work/anchor
+for shim in "$anchor"/wrap/container/*; do
+  if [[ ! -L $shim && $(head -c 64 "$shim") == esp-shim ]]; then rm -f "$shim" && ln -s esp-shim "$shim"; fi
+done
+chmod +x "$anchor"/wrap/bin/* "$anchor"/wrap/container/esp-shim "$anchor"/run.sh "$anchor"/boot-qemu.py
 if [[ ! -e $work/mkosi/image ]]; then
   command -v mkosi >/dev/null && command -v fusefat >/dev/null ||
     apt-get -o DPkg::Lock::Timeout=600 install -y -q mkosi fusefat >/dev/null

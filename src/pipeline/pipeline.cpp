@@ -363,6 +363,10 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     if (fs::exists(outcome.build_dir)) fs::remove_all(outcome.build_dir);
     fs::rename(partial, outcome.build_dir);
     cleanup.keep = true;
+    // The report named the build by its temporary directory.
+    for (auto at = outcome.test_report.find(partial.string()); at != std::string::npos;
+         at = outcome.test_report.find(partial.string(), at))
+        outcome.test_report.replace(at, partial.string().size(), outcome.build_dir.string());
     if (!build.test || outcome.test_passed) point_latest(builds, outcome.commit.version);
     log::info("built {} {} in {:.1f} s: {}", recipe.json().value("name", ""), outcome.commit.version,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
