@@ -62,6 +62,34 @@ TEST(Cli, BadUsageExitsWithTwo) {
     }
 }
 
+// `imgbuild test` of something that is not an image of a build: exit 2 and what it needs, before
+// anything boots.
+TEST(Cli, TestRefusesWhatIsNotABuild) {
+    TempDir dir;
+    auto missing =
+        run_imgbuild({"--cache-dir", (dir.path() / "cache").string(), "test", (dir.path() / "nope").string()});
+    EXPECT_EQ(missing.exit_code, 2) << missing.err;
+    EXPECT_NE(missing.err.find("does not exist"), std::string::npos) << missing.err;
+
+    auto image = dir.write("loose.qcow2", "not a disk");
+    auto loose = run_imgbuild({"--cache-dir", (dir.path() / "cache").string(), "test", image.string()});
+    EXPECT_EQ(loose.exit_code, 2) << loose.err;
+    EXPECT_NE(loose.err.find("no manifest.json beside it"), std::string::npos) << loose.err;
+
+    dir.write("build/manifest.json",
+              R"({"commit": "abc", "boot": ["bios"], "artifacts": {"qcow2": {"file": "x.qcow2"}}})");
+    dir.write("build/x.qcow2", "");
+    auto firmware = run_imgbuild(
+        {"--cache-dir", (dir.path() / "cache").string(), "test", (dir.path() / "build").string(), "--boot", "uefi"});
+    EXPECT_EQ(firmware.exit_code, 2) << firmware.err;
+    EXPECT_NE(firmware.err.find("not made to boot with uefi"), std::string::npos) << firmware.err;
+
+    auto upgrade = run_imgbuild({"--cache-dir", (dir.path() / "cache").string(), "test",
+                                 (dir.path() / "build").string(), "--upgrade-to", "next"});
+    EXPECT_EQ(upgrade.exit_code, 2) << upgrade.err;
+    EXPECT_NE(upgrade.err.find("--upgrade-to needs the repository"), std::string::npos) << upgrade.err;
+}
+
 TEST(Cli, ValidateExitsZeroOrTwoAndReportsOnStderr) {
     TempDir dir;
     auto good = dir.write("good.yaml", valid);
