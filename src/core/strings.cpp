@@ -72,4 +72,10 @@ bool starts_with_any(std::string_view text, std::span<const std::string_view> pr
     return std::any_of(prefixes.begin(), prefixes.end(), [&](std::string_view p) { return text.starts_with(p); });
 }
 
+std::string single_quoted(std::string_view text) {
+    std::string result = "'";
+    for (char c : text) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return result + "'";
+}
+
 } // namespace imgbuild

@@ -109,8 +109,7 @@ void normalize_times(const fs::path& disk, std::uint64_t offset, std::int64_t ep
 } // namespace
 
 void run_tool(const std::vector<std::string>& argv, const std::string& what, std::vector<std::string> env) {
-    auto result = run_process(ProcessOptions{argv, std::move(env)});
-    if (!result.ok()) throw ImageError("Failed to {}: {} {}:\n{}", what, argv.front(), result.status(), result.tail());
+    run_checked<ImageError>(ProcessOptions{argv, std::move(env)}, what);
 }
 
 std::string derived_uuid(std::string_view seed, std::string_view purpose) {

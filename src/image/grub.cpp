@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "imgbuild/core/files.hpp"
+#include "imgbuild/core/strings.hpp"
 #include "imgbuild/image/image.hpp"
 
 namespace imgbuild::image {
@@ -19,13 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const fs::path grub_lib = "/usr/lib/grub";
-
-// GRUB's single-quoted word.
-std::string quoted(const std::string& text) {
-    std::string result = "'";
-    for (char c : text) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return result + "'";
-}
 
 } // namespace
 
@@ -74,8 +68,8 @@ std::string grub_config(const std::vector<BootEntry>& entries, const GrubSetting
                           settings.root_uuid);
     for (std::size_t i = 0; i < entries.size(); ++i) {
         const auto& entry = entries[i];
-        config +=
-            fmt::format("menuentry {} --id ostree-{} {{\n", quoted(entry.title.empty() ? "ostree" : entry.title), i);
+        config += fmt::format("menuentry {} --id ostree-{} {{\n",
+                              single_quoted(entry.title.empty() ? "ostree" : entry.title), i);
         // ostree writes paths relative to /boot; here /boot is a directory of the root filesystem.
         config += fmt::format("    linux /boot{} {}\n", entry.linux, entry.options);
         if (!entry.initrd.empty()) config += fmt::format("    initrd /boot{}\n", entry.initrd);

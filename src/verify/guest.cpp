@@ -6,21 +6,16 @@
 
 #include <fmt/format.h>
 
+#include "imgbuild/core/strings.hpp"
+
 namespace imgbuild::verify {
 namespace {
 
 using json = nlohmann::json;
 
-// One shell word, single-quoted.
-std::string quote(const std::string& word) {
-    std::string result = "'";
-    for (char c : word) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return result + "'";
-}
-
 std::string words(const std::vector<std::string>& items) {
     std::string result;
-    for (const auto& item : items) result += (result.empty() ? "" : " ") + quote(item);
+    for (const auto& item : items) result += (result.empty() ? "" : " ") + single_quoted(item);
     return result;
 }
 
@@ -173,9 +168,9 @@ done
                         words(expect.enabled_units));
     text += fmt::format("for unit in {}; do say \"masked $unit $(systemctl is-enabled \"$unit\" 2>/dev/null)\"; done\n",
                         words(expect.masked_units));
-    text += fmt::format("osname={} target={} remote={} remote_url={} ref={} marker={}\n", quote(expect.osname),
-                        quote(expect.target_commit), quote(expect.remote), quote(expect.remote_url), quote(expect.ref),
-                        quote(expect.marker));
+    text += fmt::format("osname={} target={} remote={} remote_url={} ref={} marker={}\n", single_quoted(expect.osname),
+                        single_quoted(expect.target_commit), single_quoted(expect.remote),
+                        single_quoted(expect.remote_url), single_quoted(expect.ref), single_quoted(expect.marker));
     text += program_tail;
     return text;
 }

@@ -123,11 +123,6 @@ std::string resolve_upgrade(const Target& target, const std::string& name) {
     }
 }
 
-void run_tool(const std::vector<std::string>& argv, const std::string& what) {
-    auto result = run_process(ProcessOptions{argv});
-    if (!result.ok()) throw VerifyError("Failed to {}: {} {}:\n{}", what, argv.front(), result.status(), result.tail());
-}
-
 // The check program on a raw disk of whole sectors.
 void write_program_disk(const fs::path& path, const std::string& program) {
     std::string data = program;
@@ -143,9 +138,10 @@ void write_updates_disk(const fs::path& path, const fs::path& repo) {
         if (entry.is_regular_file()) bytes += (entry.file_size() + 4095) / 4096 * 4096;
     }
     std::uint64_t size = (bytes + files * 512) * 5 / 4 + (64ull << 20);
-    run_tool({"mkfs.ext4", "-q", "-F", "-L", "imgbuild-upd", "-N", std::to_string(files * 3 / 2 + 1024), "-E",
-              "root_owner=0:0,nodiscard", "-d", repo.string(), path.string(), fmt::format("{}k", size / 1024)},
-             "make the update disk from the repository");
+    run_checked<VerifyError>(ProcessOptions{{"mkfs.ext4", "-q", "-F", "-L", "imgbuild-upd", "-N",
+                                             std::to_string(files * 3 / 2 + 1024), "-E", "root_owner=0:0,nodiscard",
+                                             "-d", repo.string(), path.string(), fmt::format("{}k", size / 1024)}},
+                             "make the update disk from the repository");
 }
 
 struct Sequence {
@@ -312,9 +308,9 @@ TestReport run_test(const TestOptions& options) {
     for (const auto& firmware : firmwares) {
         // A fresh overlay per firmware: each boots the image as it was shipped.
         fs::remove(spec.disk);
-        run_tool({"qemu-img", "create", "-q", "-f", "qcow2", "-b", target.image.string(), "-F", target.format,
-                  spec.disk.string()},
-                 "make the copy-on-write overlay");
+        run_checked<VerifyError>(ProcessOptions{{"qemu-img", "create", "-q", "-f", "qcow2", "-b", target.image.string(),
+                                                 "-F", target.format, spec.disk.string()}},
+                                 "make the copy-on-write overlay");
         Sequence sequence{firmware, {}, {}};
         if (target_commit.empty()) {
             sequence.phases = {Phase::boot};

@@ -37,6 +37,16 @@ struct ProcessResult {
 // Runs the program and waits for it. Throws Error when it cannot be started.
 ProcessResult run_process(const ProcessOptions& options);
 
+// Runs the program; when it fails, throws ErrorType "Failed to WHAT: PROGRAM STATUS:" with the end of
+// its output.
+template <class ErrorType>
+ProcessResult run_checked(const ProcessOptions& options, std::string_view what) {
+    auto result = run_process(options);
+    if (!result.ok())
+        throw ErrorType("Failed to {}: {} {}:\n{}", what, options.argv.front(), result.status(), result.tail());
+    return result;
+}
+
 // The full path of `program` on PATH, or empty.
 std::filesystem::path find_program(std::string_view program);
 

@@ -21,4 +21,7 @@ std::string join(std::span<const std::string> items, std::string_view separator)
 
 bool starts_with_any(std::string_view text, std::span<const std::string_view> prefixes);
 
+// One word in single quotes, as sh and GRUB's script read it: it's → 'it'\''s'.
+std::string single_quoted(std::string_view text);
+
 } // namespace imgbuild
