@@ -1,8 +1,8 @@
 // The commit stage, through the libostree C API (DESIGN.md §5). Writing a root into an archive
-// repository compresses every object again on every build (~30 s); writing it into a bare-user
-// repository is a copy (~5 s, and ~1 s of checksums when the objects are already there), and pulling
-// that commit into the archive repository compresses only the objects the archive lacks. So:
-//   build repo (bare-user, a cache, no fsync) ← the tree; the commit, parent = the archive's head
+// repository compresses every object again on every build (~30 s); writing it into a bare
+// repository is a copy (~3 s, and nothing at all for files checked out of it by hardlinks), and
+// pulling that commit into the archive repository compresses only the objects the archive lacks. So:
+//   build repo (bare, a cache, no fsync)      ← the tree; the commit, parent = the archive's head
 //   archive repo (the output)                 ← pull the commit; sign it; then move the ref
 // The ref moves last, after the objects and the signature are on disk: a node upgrading while a build
 // runs sees the previous commit or the complete new one.
@@ -10,8 +10,10 @@
 #include "imgbuild/commit/commit.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -59,6 +61,16 @@ GObjectPtr<OstreeRepo> open_existing(const fs::path& path) {
         repo.reset(ostree_repo_open_at(AT_FDCWD, path.c_str(), nullptr, error));
         return repo != nullptr;
     });
+    return repo;
+}
+
+// The build repository: bare (files as they are in the root, owners and modes included: a checkout
+// can hardlink them), without fsync (a cache: a crash costs a rebuild, not data).
+GObjectPtr<OstreeRepo> open_build_repo(const fs::path& path) {
+    auto repo = open_or_create(path, OSTREE_REPO_MODE_BARE);
+    if (ostree_repo_get_mode(repo.get()) != OSTREE_REPO_MODE_BARE)
+        throw CommitError("'{}' is not a bare repository; remove it (it is a cache)", path.string());
+    ostree_repo_set_disable_fsync(repo.get(), TRUE);
     return repo;
 }
 
@@ -159,8 +171,7 @@ CommitResult commit(const fs::path& root, const CommitOptions& options) {
     // 1. The tree and the commit, in the build repository. Builds that share a cache take turns with
     // it: one's prune must not drop the objects another has written but not yet pulled.
     FileLock build_lock(options.build_repo.string() + ".lock", "the ostree build repository");
-    auto build = open_or_create(options.build_repo, OSTREE_REPO_MODE_BARE_USER);
-    ostree_repo_set_disable_fsync(build.get(), TRUE); // a cache: a crash costs a rebuild, not data
+    auto build = open_build_repo(options.build_repo);
     {
         ScopedTimer timer("commit: tree");
         Transaction transaction(build.get());
@@ -178,7 +189,8 @@ CommitResult commit(const fs::path& root, const CommitOptions& options) {
         ostree_repo_transaction_set_ref(build.get(), nullptr, options.ref.c_str(), result.checksum.c_str());
         transaction.commit();
         result.objects_written = stats.written;
-        log::debug("tree: {} files ({} new objects), {} directories", stats.files, stats.written, stats.directories);
+        log::debug("tree: {} files ({} new objects, {} known by their inodes), {} directories", stats.files,
+                   stats.written, stats.linked, stats.directories);
     }
 
     // 2. Into the archive repository: the objects it lacks, the signature, then the ref.
@@ -263,6 +275,81 @@ std::vector<std::string> history_versions(const fs::path& repo, const std::strin
         checksum = info.parent;
     }
     return versions;
+}
+
+namespace {
+
+// The file behind a ref of the repository: its modification time is when the ref was last used.
+fs::path ref_file(const fs::path& repo, const std::string& ref) { return repo / "refs/heads" / ref; }
+
+std::string kind_of(const std::string& ref) { return ref.substr(0, ref.rfind('/')); }
+
+} // namespace
+
+bool checkout_cached(const fs::path& build_repo, const std::string& ref, const fs::path& dir, CheckoutMode mode) {
+    if (!fs::exists(build_repo / "config")) return false;
+    FileLock lock(build_repo.string() + ".lock", "the ostree build repository");
+    auto repo = open_build_repo(build_repo);
+    auto checksum = resolve(repo.get(), ref);
+    if (!checksum) return false;
+    OstreeRepoCheckoutAtOptions options{};
+    options.mode = OSTREE_REPO_CHECKOUT_MODE_NONE; // owners, modes and xattrs as committed
+    options.overwrite_mode = OSTREE_REPO_CHECKOUT_OVERWRITE_NONE;
+    options.no_copy_fallback = mode == CheckoutMode::hardlinks;
+    options.force_copy = mode == CheckoutMode::copies;
+    gcall(fmt::format("check out the cached tree {} into '{}'", ref, dir.string()), [&](GError** error) {
+        return ostree_repo_checkout_at(repo.get(), &options, AT_FDCWD, dir.c_str(), checksum->c_str(), nullptr, error);
+    });
+    // Used now: the last to go when the cache is trimmed.
+    ::utimensat(AT_FDCWD, ref_file(build_repo, ref).c_str(), nullptr, 0);
+    return true;
+}
+
+void store_cached(const fs::path& build_repo, const std::string& ref, const fs::path& root, unsigned parallel,
+                  std::size_t keep) {
+    FileLock lock(build_repo.string() + ".lock", "the ostree build repository");
+    auto repo = open_build_repo(build_repo);
+    {
+        Transaction transaction(repo.get());
+        TreeStats stats;
+        auto tree = write_tree(repo.get(), root, parallel, stats);
+        GVariantDict dict;
+        g_variant_dict_init(&dict, nullptr);
+        auto metadata = wrap::take(g_variant_dict_end(&dict));
+        char* checksum = nullptr;
+        gcall("write the cached tree's commit", [&](GError** error) {
+            return ostree_repo_write_commit_with_time(repo.get(), nullptr, ref.c_str(), nullptr, metadata.get(),
+                                                      OSTREE_REPO_FILE(tree.get()), 0, &checksum, nullptr, error);
+        });
+        wrap::GCharPtr owned(checksum);
+        ostree_repo_transaction_set_ref(repo.get(), nullptr, ref.c_str(), checksum);
+        transaction.commit();
+        log::debug("cached {}: {} files ({} new objects)", ref, stats.files, stats.written);
+    }
+
+    // The same kind's refs, most recently used first; the others go.
+    std::string kind = kind_of(ref);
+    GHashTable* raw = nullptr;
+    gcall("list the cache's refs",
+          [&](GError** error) { return ostree_repo_list_refs(repo.get(), kind.c_str(), &raw, nullptr, error); });
+    std::vector<std::pair<std::int64_t, std::string>> refs;
+    GHashTableIter iter;
+    gpointer key = nullptr;
+    g_hash_table_iter_init(&iter, raw);
+    while (g_hash_table_iter_next(&iter, &key, nullptr)) {
+        std::string name = kind + "/" + static_cast<const char*>(key);
+        struct stat info {};
+        ::stat(ref_file(build_repo, name).c_str(), &info);
+        refs.emplace_back(name == ref ? INT64_MAX : info.st_mtim.tv_sec * 1000000000ll + info.st_mtim.tv_nsec, name);
+    }
+    g_hash_table_unref(raw);
+    std::sort(refs.begin(), refs.end(), std::greater<>());
+    for (std::size_t i = keep; i < refs.size(); ++i) {
+        log::debug("dropping the cached tree {} (least recently used)", refs[i].second);
+        gcall(fmt::format("delete the ref {}", refs[i].second), [&](GError** error) {
+            return ostree_repo_set_ref_immediate(repo.get(), nullptr, refs[i].second.c_str(), nullptr, nullptr, error);
+        });
+    }
 }
 
 } // namespace imgbuild::commit

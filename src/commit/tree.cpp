@@ -4,7 +4,9 @@
 // xattrs), a pool of threads checksums them with ostree's own functions and writes only the objects
 // the repository lacks (libostree writes objects from threads itself when pulling), and the tree is
 // assembled from the checksums. Extended attributes are sorted by name, so a file's checksum does not
-// depend on the order the filesystem lists them in.
+// depend on the order the filesystem lists them in. In a bare repository, a file that is a hardlink
+// of one of its objects (a root checked out of the tree cache) is that object: its checksum is the
+// object's name, and it is neither read nor written again.
 
 #include "tree.hpp"
 
@@ -240,15 +242,56 @@ std::vector<Node> collect(const fs::path& root) {
     return nodes;
 }
 
+struct InodeHash {
+    std::size_t operator()(const std::pair<dev_t, ino_t>& key) const noexcept {
+        return std::hash<std::uint64_t>{}(static_cast<std::uint64_t>(key.first) * 1000003u ^ key.second);
+    }
+};
+using ObjectInodes = std::unordered_map<std::pair<dev_t, ino_t>, std::string, InodeHash>;
+
+// The content objects of a bare repository by inode: objects/XX/YYYY.file is the object XXYYYY.
+ObjectInodes object_inodes(OstreeRepo* repo) {
+    ObjectInodes inodes;
+    if (ostree_repo_get_mode(repo) != OSTREE_REPO_MODE_BARE) return inodes;
+    wrap::GCharPtr repo_path(g_file_get_path(ostree_repo_get_path(repo)));
+    std::error_code ec;
+    for (const auto& prefix : fs::directory_iterator(fs::path(repo_path.get()) / "objects", ec)) {
+        std::string head = prefix.path().filename().string();
+        if (head.size() != 2) continue;
+        for (const auto& object : fs::directory_iterator(prefix.path(), ec)) {
+            std::string name = object.path().filename().string();
+            if (!name.ends_with(".file") || name.size() != 62 + 5) continue;
+            struct stat info {};
+            if (::lstat(object.path().c_str(), &info) == 0)
+                inodes.emplace(std::pair{info.st_dev, info.st_ino}, head + name.substr(0, 62));
+        }
+    }
+    return inodes;
+}
+
 } // namespace
 
 GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned parallel, TreeStats& stats) {
     std::vector<Node> nodes = collect(root);
 
-    // Content objects, in parallel: each worker takes the next file.
+    // Hardlinks of the repository's objects are known; the other files are checksummed.
+    bool linked = std::any_of(nodes.begin(), nodes.end(),
+                              [](const Node& node) { return !S_ISDIR(node.info.st_mode) && node.info.st_nlink > 1; });
+    ObjectInodes objects = linked ? object_inodes(repo) : ObjectInodes{};
     std::vector<std::size_t> files;
-    for (std::size_t i = 0; i < nodes.size(); ++i)
-        if (!S_ISDIR(nodes[i].info.st_mode) && nodes[i].same_as == SIZE_MAX) files.push_back(i);
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        Node& node = nodes[i];
+        if (S_ISDIR(node.info.st_mode) || node.same_as != SIZE_MAX) continue;
+        ++stats.files;
+        if (auto it = objects.find({node.info.st_dev, node.info.st_ino}); it != objects.end()) {
+            node.checksum = it->second;
+            ++stats.linked;
+        } else {
+            files.push_back(i);
+        }
+    }
+
+    // Content objects, in parallel: each worker takes the next file.
     std::atomic<std::size_t> next{0}, written{0};
     std::atomic<bool> failed{false};
     std::exception_ptr first_error;
@@ -272,7 +315,6 @@ GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned pa
     if (first_error) std::rethrow_exception(first_error);
     for (auto& node : nodes)
         if (node.same_as != SIZE_MAX) node.checksum = nodes[node.same_as].checksum;
-    stats.files = files.size();
     stats.written = written;
 
     // Directory metadata (few distinct ones: most directories are root's and 0755) and the tree.

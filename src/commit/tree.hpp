@@ -13,6 +13,7 @@ namespace imgbuild::commit {
 struct TreeStats {
     std::size_t files = 0;   // regular files and symlinks (hardlinked names counted once)
     std::size_t written = 0; // content objects the repository did not have
+    std::size_t linked = 0;  // files that are hardlinks of the repository's objects (not read)
     std::size_t directories = 0;
 };
 

@@ -88,7 +88,8 @@ bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, co
     // One mode whichever way it came (dracut makes it 0600): the commit must not depend on the cache.
     auto readable = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read;
     if (fs::exists(cached)) {
-        fs::copy_file(cached, placed, fs::copy_options::overwrite_existing);
+        fs::remove(placed); // never write through a file: it may be a hardlink of the tree cache
+        fs::copy_file(cached, placed);
         fs::permissions(placed, readable);
         log::info("initramfs for {} from the cache", kernel.version);
         return true;

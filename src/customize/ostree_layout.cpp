@@ -120,7 +120,8 @@ void ostree_layout(const fs::path& root) {
             if (drop) continue;
             fs::path factory = root / "usr/share/factory" / entry.path;
             fs::create_directories(factory.parent_path());
-            fs::copy_file(root / entry.path, factory, fs::copy_options::overwrite_existing);
+            fs::remove(factory); // never write through a file: it may be a hardlink of the tree cache
+            fs::copy_file(root / entry.path, factory);
             ::chown(factory.c_str(), entry.info.st_uid, entry.info.st_gid);
             ::chmod(factory.c_str(), mode & 07777);
             tmpfiles += fmt::format("C {} - - - - /usr/share/factory/{}\n", absolute, path);

@@ -19,6 +19,7 @@
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/process.hpp"
+#include "imgbuild/core/timer.hpp"
 #include "imgbuild/image/image.hpp"
 
 namespace imgbuild::image {
@@ -173,11 +174,16 @@ void make_esp(const fs::path& disk, const DiskLayout& layout, const fs::path& ef
 
 void make_root(const fs::path& disk, const DiskLayout& layout, const RootFs& root) {
     // orphan_file and metadata_csum_seed are newer than the node's e2fsck and GRUB: left out.
-    run_tool({"mkfs.ext4", "-q", "-F", "-L", "root", "-U", root.uuid, "-O", "^orphan_file,^metadata_csum_seed", "-E",
-              fmt::format("offset={},hash_seed={},root_owner=0:0,lazy_itable_init=0,nodiscard", layout.root.offset(),
-                          root.hash_seed),
-              "-d", root.tree.string(), disk.string(), fmt::format("{}k", layout.root.bytes() / 1024)},
-             "make the root filesystem", {fmt::format("E2FSPROGS_FAKE_TIME={}", root.epoch)});
+    {
+        ScopedTimer timer("disk: mkfs.ext4 -d");
+        run_tool({"mkfs.ext4", "-q", "-F", "-L", "root", "-U", root.uuid, "-O", "^orphan_file,^metadata_csum_seed",
+                  "-E",
+                  fmt::format("offset={},hash_seed={},root_owner=0:0,lazy_itable_init=0,nodiscard",
+                              layout.root.offset(), root.hash_seed),
+                  "-d", root.tree.string(), disk.string(), fmt::format("{}k", layout.root.bytes() / 1024)},
+                 "make the root filesystem", {fmt::format("E2FSPROGS_FAKE_TIME={}", root.epoch)});
+    }
+    ScopedTimer timer("disk: inode times");
     normalize_times(disk, layout.root.offset(), root.epoch);
 }
 

@@ -61,6 +61,17 @@ fs::path work_dir(const Context& context, const std::string& name) {
 
 std::string lock_digest(const resolve::Lock& lock) { return "sha256:" + sha256_hex(resolve::lock_text(lock)); }
 
+void note(const Context& context, std::string stage, std::string action, std::string why) {
+    log::debug("{}: {}{}{}", stage, action, why.empty() ? "" : ": ", why);
+    if (context.notes) context.notes->push_back({std::move(stage), std::move(action), std::move(why)});
+}
+
+// The installed package sets the tree cache keeps (least recently used dropped first). Sets of
+// neighbouring builds share nearly all objects, so each one more costs little disk.
+constexpr std::size_t installed_sets_kept = 4;
+// Bump when the install stage makes other trees from the same inputs.
+constexpr int install_cache_version = 1;
+
 } // namespace
 
 resolve::Lock lock_for(const recipe::Recipe& recipe, const Context& context) {
@@ -104,7 +115,7 @@ std::string build_version(const recipe::Recipe& recipe, std::int64_t epoch, cons
     return replace_all(version, "{n}", std::to_string(next));
 }
 
-std::string build_inputs_digest(const recipe::Recipe& recipe, const resolve::Lock& lock) {
+json build_inputs(const recipe::Recipe& recipe, const resolve::Lock& lock) {
     json inputs = {{"recipe", recipe.canonical_json()},
                    {"imgbuild", fmt::format("{} {}", version, git_revision)},
                    {"packages", json::array()},
@@ -115,7 +126,29 @@ std::string build_inputs_digest(const recipe::Recipe& recipe, const resolve::Loc
     auto base = fs::absolute(recipe.path()).parent_path().lexically_normal();
     for (const auto& path : recipe.input_paths())
         inputs["files"].push_back({path.lexically_relative(base).string(), tree_digest(path)});
-    return "sha256:" + sha256_hex(inputs.dump());
+    return inputs;
+}
+
+std::string build_inputs_digest(const recipe::Recipe& recipe, const resolve::Lock& lock) {
+    return "sha256:" + sha256_hex(build_inputs(recipe, lock).dump());
+}
+
+std::string install_key(const resolve::Lock& lock, const install::InstallOptions& options) {
+    // The lock's repository dates (SOURCE_DATE_EPOCH) are left out, as from the build's inputs digest.
+    json inputs = {{"version", install_cache_version},
+                   {"imgbuild", fmt::format("{} {}", version, git_revision)},
+                   {"format", lock.format},
+                   {"arch", lock.arch},
+                   {"docs", options.docs},
+                   {"rpm-dbpath", options.rpm_dbpath},
+                   {"rpm-signatures", options.rpm_require_signatures},
+                   {"rpm-keys", json::array()},
+                   {"packages", json::array()}};
+    for (const auto& key : options.rpm_keys) inputs["rpm-keys"].push_back(sha256_hex(read_file(key)));
+    for (const auto& package : lock.packages)
+        inputs["packages"].push_back(
+            fmt::format("{} {} {} {}", package.name, package.version, package.arch, package.checksum.str()));
+    return sha256_hex(inputs.dump());
 }
 
 std::string ref_of(const recipe::Recipe& recipe) {
@@ -125,7 +158,8 @@ std::string ref_of(const recipe::Recipe& recipe) {
 }
 
 customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const resolve::Lock& lock, const fs::path& dir,
-                                        const Context& context, RootfsStage stage, const std::string& version) {
+                                        const Context& context, RootfsStage stage, const std::string& version,
+                                        bool shared, const InputChanges* changes) {
     std::error_code ec;
     if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
         throw UsageError("Failed to build a root filesystem in '{}': it exists and is not empty", dir.string());
@@ -135,11 +169,6 @@ customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const reso
         fs::remove_all(partial);
     }
 
-    // Every package verified in the cache before anything is installed.
-    auto fetched = fetch_packages(lock, context);
-    // Install into a directory beside the target, renamed into place when complete; removed on failure.
-    fs::create_directories(partial);
-    RemoveOnExit cleanup{partial};
     install::InstallOptions options;
     options.docs = recipe.json().value("docs", true);
     options.source_date_epoch = lock.source_date_epoch;
@@ -149,10 +178,49 @@ customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const reso
     options.on_output = [](std::string_view line) { log::debug("| {}", line); };
     options.deb_cache = context.cache_dir / "debs";
     options.parallel = context.jobs;
+
+    // The installed packages: from the tree cache when it has this set, else installed and added to it.
+    RemoveOnExit cleanup{partial};
+    fs::path cache_repo = context.cache_dir / "ostree";
+    std::string key = install_key(lock, options);
+    std::string cached_ref = "imgbuild/cache/install/" + key;
+    auto mode = shared ? commit::CheckoutMode::hardlinks : commit::CheckoutMode::copies;
+    bool reused = false;
     {
-        ScopedTimer timer("install");
-        auto result = install::install(lock, fetched.files, partial, options);
-        log::info("installed {} packages in {:.1f} s", result.packages, result.seconds);
+        ScopedTimer timer("install: check out the cached set");
+        reused = commit::checkout_cached(cache_repo, cached_ref, partial, mode);
+    }
+    if (reused) {
+        log::info("installed {} packages from the cache (set {})", lock.packages.size(), key.substr(0, 12));
+        note(context, "fetch", "skipped", "the installed set is cached");
+        note(context, "install", "reused",
+             fmt::format("the set {} of {} packages", key.substr(0, 12), lock.packages.size()));
+    } else {
+        // Every package verified in the cache before anything is installed.
+        auto fetched = fetch_packages(lock, context);
+        note(context, "fetch", "ran",
+             fmt::format("{} downloaded, {} from the cache", fetched.downloaded, fetched.cached));
+        fs::create_directories(partial);
+        {
+            ScopedTimer timer("install");
+            auto result = install::install(lock, fetched.files, partial, options);
+            log::info("installed {} packages in {:.1f} s", result.packages, result.seconds);
+        }
+        std::string why = changes && !changes->first ? changes->describe({"docs", "repos"}, false) : "";
+        note(context, "install", "built", why.empty() ? "the set is not in the cache" : why);
+        try {
+            ScopedTimer timer("install: into the tree cache");
+            commit::store_cached(cache_repo, cached_ref, partial, context.jobs, installed_sets_kept);
+            if (shared) {
+                // Go on with the cache's checkout: the commit then knows its files by their inodes.
+                fs::path installed = fs::path(partial.string() + ".installed");
+                fs::rename(partial, installed);
+                RemoveOnExit remove_installed{installed};
+                commit::checkout_cached(cache_repo, cached_ref, partial, mode);
+            }
+        } catch (const Error& e) {
+            log::warn("the installed packages are not cached: {}", e.what());
+        }
     }
     // The recipe's tuning, the kernel and its initramfs, ostree's layout.
     customize::CustomizeResult customized;
@@ -162,9 +230,18 @@ customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const reso
         customize_options.version = version;
         customize_options.source_date_epoch = lock.source_date_epoch;
         customize_options.on_output = [](std::string_view line) { log::debug("| {}", line); };
+        customize_options.shared_files = shared;
         customized = customize::customize(recipe, lock, partial, customize_options);
         log::info("customized the root{}{}", customized.kernel_version.empty() ? "" : " for kernel ",
                   customized.kernel_version);
+        note(context, "customize", "ran", "the recipe's tuning, on every build");
+        if (customized.initramfs_built) {
+            std::string why = changes && !changes->first ? changes->describe({"initramfs", "kernel"}, false) : "";
+            if (customized.initramfs_cached)
+                note(context, "initramfs", "reused", "dracut's inputs are the cached image's");
+            else
+                note(context, "initramfs", "built", why.empty() ? "no cached image for dracut's inputs" : why);
+        }
     }
     if (fs::exists(dir, ec)) fs::remove(dir);
     fs::rename(partial, dir);
@@ -224,8 +301,22 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
     }
 
     auto lock = lock_for(recipe, context);
-    std::string inputs = build_inputs_digest(recipe, lock);
+    json inputs_json = build_inputs(recipe, lock);
+    std::string inputs = "sha256:" + sha256_hex(inputs_json.dump());
     auto head = commit::head(repo, outcome.ref);
+    // What changed since the last build on the ref: why a stage cannot reuse what it made then.
+    InputChanges changes;
+    changes.first = true;
+    if (head) {
+        auto recorded = head->metadata.find("imgbuild.inputs");
+        if (recorded != head->metadata.end())
+            changes = compare_inputs(json::parse(recorded->second, nullptr, false), inputs_json);
+    }
+    note(context, "resolve", "ran",
+         fmt::format("{} packages{}", lock.packages.size(),
+                     changes.first              ? ""
+                     : changes.packages.empty() ? ", the same as the last build"
+                                                : ", changed since the last build: " + changes.describe_packages()));
     if (head && !force) {
         auto it = head->metadata.find("imgbuild.inputs-digest");
         if (it != head->metadata.end() && it->second == inputs) {
@@ -235,18 +326,29 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
             outcome.parent = head->parent;
             outcome.version = head->version;
             outcome.unchanged = true;
+            note(context, "commit", "reused",
+                 fmt::format("{} (version {}) was built from the same inputs", head->checksum.substr(0, 12),
+                             head->version));
             return outcome;
         }
     }
     outcome.version = build_version(recipe, lock.source_date_epoch, commit::history_versions(repo, outcome.ref));
 
+    // Earlier imgbuild builds kept a bare-user build repository there; the bare one replaces it.
+    if (std::error_code ec; fs::exists(context.cache_dir / "ostree-build", ec)) {
+        log::info("removing {}, the build repository of an older imgbuild",
+                  (context.cache_dir / "ostree-build").string());
+        fs::remove_all(context.cache_dir / "ostree-build", ec);
+        fs::remove(context.cache_dir / "ostree-build.lock", ec);
+    }
     fs::path root = work_dir(context, document.value("name", "image"));
     RemoveOnExit cleanup{root};
-    auto customized = build_rootfs(recipe, lock, root, context, RootfsStage::customize, outcome.version);
+    auto customized =
+        build_rootfs(recipe, lock, root, context, RootfsStage::customize, outcome.version, true, &changes);
 
     commit::CommitOptions options;
     options.repo = repo;
-    options.build_repo = context.cache_dir / "ostree-build";
+    options.build_repo = context.cache_dir / "ostree";
     options.ref = outcome.ref;
     options.subject = fmt::format("{} {}", document.value("name", "image"), outcome.version);
     options.timestamp = lock.source_date_epoch;
@@ -256,6 +358,7 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
                         {"imgbuild.recipe-digest", resolve::recipe_digest(recipe)},
                         {"imgbuild.lock-digest", lock_digest(lock)},
                         {"imgbuild.inputs-digest", inputs},
+                        {"imgbuild.inputs", inputs_json.dump()},
                         {"imgbuild.format", lock.format},
                         {"imgbuild.arch", lock.arch},
                         {"imgbuild.tool", fmt::format("imgbuild {} (git {})", version, git_revision)}};
@@ -280,6 +383,11 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
     if (key) log::info("signed with the ed25519 key whose public half is {}", key->public_base64());
     outcome.checksum = result.checksum;
     outcome.parent = result.parent;
+    std::string why = force ? "--force" : changes.describe();
+    if (changes.first && !head) why = "the first build on " + outcome.ref;
+    note(context, "commit", "built",
+         fmt::format("{} ({} new objects){}", result.checksum.substr(0, 12), result.objects_written,
+                     why.empty() ? "" : ": " + why));
     return outcome;
 }
 
@@ -294,6 +402,7 @@ static void test_build(const fs::path& build_dir, const Context& context, const 
     auto report = verify::run_test(test);
     outcome.tested = true;
     outcome.test_passed = report.passed;
+    note(context, "test", "ran", report.passed ? "every check passed" : "a check failed");
     outcome.test_report = report.to_text();
     fs::path manifest_path = build_dir / "manifest.json";
     json manifest = json::parse(read_file(manifest_path));
@@ -312,9 +421,11 @@ static void point_latest(const fs::path& builds, const std::string& version) {
     fs::rename(link, builds / "latest");
 }
 
-BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, const Context& context,
+BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, const Context& given,
                           const BuildOptions& build) {
     BuildOutcome outcome;
+    Context context = given;
+    context.notes = &outcome.notes;
     auto started = std::chrono::steady_clock::now();
     // 1. Everything up to the commit, on the recipe's ref in the bundle's repository.
     outcome.commit = commit_recipe(recipe, outdir / "repo", context, build.force);
@@ -330,11 +441,13 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
             log::info("unchanged: {} already has the images of {}", outcome.build_dir.string(),
                       outcome.commit.checksum.substr(0, 12));
             outcome.reused = true;
+            note(context, "image", "reused", outcome.build_dir.string() + " has the images of this commit");
             if (build.test) {
                 const json& test = existing.value("test", json::object());
                 if (test.value("passed", false)) {
                     log::info("unchanged: its boot test passed already ({})", outcome.build_dir.string());
                     outcome.tested = outcome.test_passed = true;
+                    note(context, "test", "reused", "these images passed their boot test");
                 } else {
                     test_build(outcome.build_dir, context, build, outcome);
                     if (outcome.test_passed) point_latest(builds, outcome.commit.version);
@@ -352,9 +465,11 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     options.ref = outcome.commit.checksum;
     options.outdir = partial;
     options.cache_dir = context.cache_dir;
-    options.build_repo = context.cache_dir / "ostree-build";
+    options.build_repo = context.cache_dir / "ostree";
     options.stage_seconds = {{outcome.commit.unchanged ? "compose (reused)" : "compose", compose}};
     image::make_image(options);
+    note(context, "image", "built",
+         outcome.commit.unchanged ? "the build directory had no images of this commit" : "a new commit");
 
     // 3. The boot test, on the build before it gets its name.
     if (build.test) test_build(partial, context, build, outcome);

@@ -298,5 +298,50 @@ TEST_F(CommitTest, PostprocessRunsInTheRootWithTheBuildsVersion) {
     EXPECT_EQ(cat("/usr/share/fixture/stamp"), "fixture-node 1.20231114.0\n");
 }
 
+TEST_F(CommitTest, TheInstalledSetIsCachedAndScriptsCannotChangeTheCache) {
+    // The script writes into, and changes the mode of, files the cache's objects share inodes with.
+    dir.write("scripts/edit.sh", "echo edited >>/usr/share/fixture/app\nchmod 0600 /usr/share/fixture/app\n"
+                                 "sed -i s/app/APP/ /usr/share/fixture/base-files\n");
+    recipe("", "postprocess: [scripts/edit.sh]\n");
+    auto first = imgbuild({"commit", "fx.yaml", "--repo", "repo"});
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_TRUE(std::regex_search(first.err, std::regex("installed [0-9]+ packages in"))) << first.err;
+
+    // A second build of the same packages, into another repository: the installed set comes from the
+    // cache, and the tree is the one a fresh install gives.
+    auto second = imgbuild({"commit", "fx.yaml", "--repo", "other"});
+    ASSERT_EQ(second.exit_code, 0) << second.err;
+    EXPECT_TRUE(std::regex_search(second.err, std::regex("installed [0-9]+ packages from the cache"))) << second.err;
+    EXPECT_EQ(second.out, first.out) << "the cached set gives the same commit";
+    EXPECT_EQ(ostree({"cat", ref, "/usr/share/fixture/app"}, "other").out, "app 1.0\nedited\n");
+    EXPECT_NE(ls("/usr/share/fixture/app").find("-00600"), std::string::npos) << ls("/usr/share/fixture/app");
+
+    // The cache itself is unharmed: its objects still match their checksums, and its tree still has
+    // the packages' own file.
+    auto cache = (dir.path() / "cache/ostree").string();
+    auto fsck = run_command({"ostree", "--repo=" + cache, "fsck"});
+    EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
+    auto refs = run_command({"ostree", "--repo=" + cache, "refs", "imgbuild/cache/install"});
+    ASSERT_EQ(refs.exit_code, 0) << refs.err;
+    std::string cached = "imgbuild/cache/install/" + refs.out.substr(0, refs.out.find('\n'));
+    EXPECT_EQ(run_command({"ostree", "--repo=" + cache, "cat", cached, "/usr/share/fixture/app"}).out, "app 1.0\n");
+    auto mode = run_command({"ostree", "--repo=" + cache, "ls", cached, "/usr/share/fixture/app"}).out;
+    EXPECT_NE(mode.find("-00644"), std::string::npos) << mode;
+}
+
+TEST_F(CommitTest, AnotherPackageSetIsInstalledAndCachedBesideTheFirst) {
+    recipe();
+    commit();
+    std::string text = read_file(dir.path() / "fx.yaml");
+    dir.write("fx.yaml", std::regex_replace(text, std::regex("packages: \\[base-files, app,"),
+                                            "packages: [base-files, app, scripted,"));
+    auto second = imgbuild({"commit", "fx.yaml", "--repo", "repo"});
+    ASSERT_EQ(second.exit_code, 0) << second.err;
+    EXPECT_TRUE(std::regex_search(second.err, std::regex("installed [0-9]+ packages in"))) << second.err;
+    auto refs =
+        run_command({"ostree", "--repo=" + (dir.path() / "cache/ostree").string(), "refs", "imgbuild/cache/install"});
+    EXPECT_EQ(std::count(refs.out.begin(), refs.out.end(), '\n'), 2) << refs.out;
+}
+
 } // namespace
 } // namespace imgbuild::test

@@ -167,6 +167,57 @@ TEST_F(ImageTest, TheSameCommitGivesTheSameRawImage) {
     EXPECT_FALSE(a["artifacts"].contains("qcow2"));
 }
 
+TEST_F(ImageTest, ExplainSaysPerStageWhatWasReusedAndWhatChanged) {
+    recipe();
+    auto first = imgbuild({"build", "--explain", "fx.yaml", "-o", "out"});
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_TRUE(std::regex_search(first.err, std::regex("\ninstall +built +the set is not in the cache\n")))
+        << first.err;
+    EXPECT_TRUE(std::regex_search(first.err, std::regex("\ncommit +built +[0-9a-f]{12} \\([0-9]+ new objects\\): the "
+                                                        "first build on fixture/x86_64/node\n")))
+        << first.err;
+
+    // Nothing changed: the commit and its images are reused, nothing else runs.
+    auto noop = imgbuild({"build", "--explain", "fx.yaml", "-o", "out"});
+    ASSERT_EQ(noop.exit_code, 0) << noop.err;
+    EXPECT_TRUE(
+        std::regex_search(noop.err, std::regex("\nresolve +ran +[0-9]+ packages, the same as the last build\n")))
+        << noop.err;
+    EXPECT_TRUE(std::regex_search(noop.err, std::regex("\ncommit +reused +[0-9a-f]{12} \\(version 1.20231114.0\\)")))
+        << noop.err;
+    EXPECT_TRUE(std::regex_search(noop.err, std::regex("\nimage +reused +")));
+    EXPECT_EQ(noop.err.find("install "), std::string::npos) << noop.err;
+
+    // One sysctl: the installed set is reused; the commit says why it was made.
+    dir.write("fx.yaml",
+              std::regex_replace(read_file(dir.path() / "fx.yaml"), std::regex("ip_forward: 1"), "ip_forward: 0"));
+    auto sysctl = imgbuild({"build", "--explain", "fx.yaml", "-o", "out"});
+    ASSERT_EQ(sysctl.exit_code, 0) << sysctl.err;
+    EXPECT_TRUE(std::regex_search(sysctl.err, std::regex("\nfetch +skipped +the installed set is cached\n")))
+        << sysctl.err;
+    EXPECT_TRUE(
+        std::regex_search(sysctl.err, std::regex("\ninstall +reused +the set [0-9a-f]{12} of [0-9]+ packages\n")))
+        << sysctl.err;
+    EXPECT_TRUE(std::regex_search(sysctl.err, std::regex("\ncommit +built +[0-9a-f]{12} \\([0-9]+ new objects\\): "
+                                                         "changed: the recipe's sysctl\n")))
+        << sysctl.err;
+    EXPECT_TRUE(std::regex_search(sysctl.err, std::regex("\nimage +built +a new commit\n"))) << sysctl.err;
+
+    // Another package: the lock's change is named, and the set is installed again.
+    std::string text = read_file(dir.path() / "fx.yaml");
+    dir.write("fx.yaml", std::regex_replace(text, std::regex("packages: \\[base-files, app,"),
+                                            "packages: [base-files, app, scripted,"));
+    auto package = imgbuild({"build", "--explain", "fx.yaml", "-o", "out"});
+    ASSERT_EQ(package.exit_code, 0) << package.err;
+    EXPECT_TRUE(
+        std::regex_search(package.err, std::regex("\ninstall +built +changed: 1 package \\(\\+scripted [^)]+\\)\n")))
+        << package.err;
+    EXPECT_TRUE(std::regex_search(
+        package.err,
+        std::regex("\nresolve +ran +[0-9]+ packages, changed since the last build: 1 package \\(\\+scripted")))
+        << package.err;
+}
+
 TEST_F(ImageTest, BadRequestsAreUsageErrors) {
     recipe();
     ASSERT_EQ(imgbuild({"commit", "fx.yaml", "--repo", "repo"}).exit_code, 0);

@@ -1,6 +1,6 @@
 #pragma once
 // The commit stage: a customized root → an ostree commit on the recipe's ref, written through the
-// libostree C API into a fast bare-user build repository, then pulled into the output's archive
+// libostree C API into a fast bare build repository, then pulled into the output's archive
 // repository (which nodes upgrade from), with the ref's previous commit as parent.
 
 #include <array>
@@ -39,7 +39,7 @@ SigningKey read_signing_key(const std::filesystem::path& path);
 
 struct CommitOptions {
     std::filesystem::path repo;       // the archive repository, created when missing
-    std::filesystem::path build_repo; // a bare-user repository (a cache: fast to write, never served)
+    std::filesystem::path build_repo; // a bare repository (a cache: fast to write, never served)
     std::string ref;
     std::string subject;
     std::int64_t timestamp = 0; // the commit's time: SOURCE_DATE_EPOCH
@@ -77,5 +77,30 @@ std::optional<CommitInfo> head(const std::filesystem::path& repo, const std::str
 CommitInfo read_commit(const std::filesystem::path& repo, const std::string& checksum_or_ref);
 // The versions of the ref's commits, newest first (following parents present in the repo).
 std::vector<std::string> history_versions(const std::filesystem::path& repo, const std::string& ref);
+
+} // namespace imgbuild::commit
+
+namespace imgbuild::commit {
+
+// The tree cache: roots kept in the build repository as commits on refs `imgbuild/cache/KIND/KEY`
+// (the installed package set of a lock, under its key) and checked out by hardlinks, the way
+// rpm-ostree's pkgcache keeps packages. A checkout by hardlinks shares its files' inodes with the
+// repository's objects, and the commit of a root made from one skips those files (their checksums are
+// known from their inodes). Whatever changes such a root must replace files (write a new one and
+// rename it over), never write through one or change its mode or owner.
+enum class CheckoutMode {
+    hardlinks, // fast; only for roots imgbuild alone writes into
+    copies,    // independent files, for directories handed to the user
+};
+
+// Checks out the cached tree `ref` of `build_repo` into `dir` (which must not exist) and marks it
+// used. False, with nothing created, when the cache has no such tree.
+bool checkout_cached(const std::filesystem::path& build_repo, const std::string& ref, const std::filesystem::path& dir,
+                     CheckoutMode mode);
+
+// Writes `root` into `build_repo` as the tree of `ref`, then drops the refs of the same KIND beyond
+// the `keep` most recently used (their objects go at the next commit's prune).
+void store_cached(const std::filesystem::path& build_repo, const std::string& ref, const std::filesystem::path& root,
+                  unsigned parallel, std::size_t keep);
 
 } // namespace imgbuild::commit

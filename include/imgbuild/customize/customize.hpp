@@ -28,6 +28,10 @@ struct CustomizeOptions {
     std::string version;             // the build's version, for os-release
     std::int64_t source_date_epoch = 0;
     std::function<void(std::string_view)> on_output; // lines printed by tools and scripts
+    // The root's files are hardlinks of the tree cache's objects (commit::CheckoutMode::hardlinks):
+    // postprocess scripts then run on a copy-on-write view of it (rofiles-fuse --copyup), so a script
+    // that writes into a file or changes its mode changes a copy, never the cache.
+    bool shared_files = false;
 };
 
 struct CustomizeResult {

@@ -7,19 +7,45 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "imgbuild/customize/customize.hpp"
 #include "imgbuild/fetch/fetch.hpp"
+#include "imgbuild/install/install.hpp"
 #include "imgbuild/recipe/recipe.hpp"
 #include "imgbuild/resolve/lock.hpp"
 
 namespace imgbuild::pipeline {
 
+// One line of `build --explain`: what a stage did, and why.
+struct StageNote {
+    std::string stage;
+    std::string action; // reused, built, ran or skipped
+    std::string why;
+};
+
 struct Context {
     std::filesystem::path cache_dir;
     bool offline = false;
     unsigned jobs = 8;
-    bool progress = false; // progress lines on stderr
+    bool progress = false;                   // progress lines on stderr
+    std::vector<StageNote>* notes = nullptr; // when set, each stage adds what it did and why
 };
+
+// What differs between the inputs of two builds (build_inputs), named for people.
+struct InputChanges {
+    bool first = false;                   // nothing to compare with: no earlier build, or it recorded no inputs
+    std::vector<std::string> recipe_keys; // top-level recipe keys whose values differ
+    std::vector<std::string> files;       // files the recipe names whose contents differ, or that came or went
+    std::vector<std::string> packages;    // "+less 590-1", "-vim", "tzdata 2021a-1 → 2024a-0"
+    bool tool = false;                    // another imgbuild
+    // The changes among `keys` (all when empty) and the other inputs asked for, as one phrase.
+    std::string describe(const std::vector<std::string>& keys = {}, bool with_files = true,
+                         bool with_packages = true) const;
+    // "2 packages (+less 590-1, tzdata 2021a-1 → 2024a-0)", or "" when they are the same.
+    std::string describe_packages() const;
+};
+InputChanges compare_inputs(const nlohmann::json& before, const nlohmann::json& after);
 
 // The lock a build uses: the recipe's lock: when it names one (checked against the repos), else a
 // fresh resolve.
@@ -38,6 +64,12 @@ std::string build_version(const recipe::Recipe& recipe, std::int64_t epoch, cons
 // with the same digest make the same tree. The lock's repository dates are left out: new metadata
 // with the same packages is no reason for a new commit.
 std::string build_inputs_digest(const recipe::Recipe& recipe, const resolve::Lock& lock);
+// The inputs themselves, as the digest hashes them: {recipe, files, packages, imgbuild}.
+nlohmann::json build_inputs(const recipe::Recipe& recipe, const resolve::Lock& lock);
+
+// The key of an installed package set in the tree cache: what install() reads, the locked packages
+// (names, versions, checksums) and the options (docs, package keys), and imgbuild's version.
+std::string install_key(const resolve::Lock& lock, const install::InstallOptions& options);
 
 // The ref a recipe's commits go on: ostree.ref, else imgbuild/<name>/<arch>.
 std::string ref_of(const recipe::Recipe& recipe);
@@ -48,10 +80,15 @@ enum class RootfsStage {
 };
 
 // recipe → root filesystem at `dir`. It is built beside it (DIR.partial) and renamed into place when
-// complete, so an interrupted run leaves nothing under `dir`; the next run starts over.
+// complete, so an interrupted run leaves nothing under `dir`; the next run starts over. The installed
+// packages come from the tree cache when it has the lock's set (install_key), else are installed and
+// added to it. With `shared`, the root's files are hardlinks of the cache (fast; only for roots that
+// imgbuild alone changes, see commit::CheckoutMode); else copies. `changes` (against the last build)
+// explains a cache miss in the notes.
 customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const resolve::Lock& lock,
                                         const std::filesystem::path& dir, const Context& context, RootfsStage stage,
-                                        const std::string& version);
+                                        const std::string& version, bool shared = false,
+                                        const InputChanges* changes = nullptr);
 // The same, with the lock made first (lock_for) and the version of a first build.
 void build_rootfs(const recipe::Recipe& recipe, const std::filesystem::path& dir, const Context& context,
                   RootfsStage stage);
@@ -83,7 +120,8 @@ struct BuildOutcome {
     bool reused = false;             // the commit was unchanged and already imaged
     bool tested = false;             // the boot test ran (now or in the reused build)
     bool test_passed = false;
-    std::string test_report; // the boot test's text report, when it ran now
+    std::string test_report;      // the boot test's text report, when it ran now
+    std::vector<StageNote> notes; // what each stage did and why (build --explain)
 };
 
 // recipe → the output bundle: the commit in OUTDIR/repo, its images, manifest.json, lock.json and

@@ -3,6 +3,8 @@
 
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "../command.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/pipeline/pipeline.hpp"
@@ -14,6 +16,7 @@ struct Build final : Command {
     std::string path;
     std::string outdir = "out";
     pipeline::BuildOptions options;
+    bool explain = false;
 
     void setup(CLI::App& command) override {
         command.add_option("RECIPE", path, "Recipe file")->required();
@@ -28,12 +31,16 @@ struct Build final : Command {
             ->capture_default_str();
         command.add_option("--boot-timeout", options.test_boot_timeout, "With --test: seconds each boot may take")
             ->capture_default_str();
+        command.add_flag("--explain", explain,
+                         "Say on stderr, per stage, whether its last result was reused and, if not, what changed");
         command.footer(
             "Resolves, fetches, installs, customizes and commits the recipe into OUTDIR/repo (the ref's previous\n"
             "commit as parent), then makes its disk images into OUTDIR/builds/<version>/ with manifest.json,\n"
             "lock.json and sbom.spdx.json, and points OUTDIR/builds/latest at it. Unchanged inputs reuse the\n"
-            "last commit and its images. With --test the images boot under QEMU and pass the recipe's checks\n"
-            "before builds/latest moves to them; a build that fails them exits 1 and stays for its logs.\n"
+            "last commit and its images; every stage reuses what it made from the same inputs before (the\n"
+            "installed packages, the initramfs, unchanged files); --explain says which. With --test the images\n"
+            "boot under QEMU and pass the recipe's checks before builds/latest moves to them; a build that\n"
+            "fails them exits 1 and stays for its logs.\n"
             "Needs root. Prints the build's directory on stdout.");
     }
 
@@ -42,6 +49,9 @@ struct Build final : Command {
         if (recipe.is_profile()) throw UsageError("'{}' is a profile (it has no name:), not a recipe to build", path);
         auto outcome = pipeline::build_recipe(recipe, outdir, global.pipeline_context(), options);
         if (!outcome.test_report.empty()) std::cerr << outcome.test_report;
+        if (explain)
+            for (const auto& note : outcome.notes)
+                std::cerr << fmt::format("{:<10} {:<8} {}\n", note.stage, note.action, note.why);
         std::cout << outcome.build_dir.string() << '\n';
         if (options.test && !outcome.test_passed) {
             log::error("{} failed its boot test; builds/latest was not moved to it", outcome.build_dir.string());

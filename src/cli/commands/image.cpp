@@ -44,7 +44,7 @@ struct Image final : Command {
         options.formats = formats;
         options.boot = boot;
         options.cache_dir = global.cache();
-        options.build_repo = global.cache() / "ostree-build";
+        options.build_repo = global.cache() / "ostree";
         image::make_image(options);
         std::cout << outdir << '\n';
         return 0;
