@@ -10,11 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${1:-build}/imgbuild")
 runs=${2:-3}
-anchor=$(realpath "${IMGBUILD_MKOSI_ANCHOR:-../shared/anchors/mkosi}")
 [[ $(id -u) == 0 ]] || { echo "needs root" >&2; exit 2; }
 work=${IMGBUILD_BENCH_WORK:-/var/tmp/imgbuild-bench-boot}
 cache=${IMGBUILD_BENCH_CACHE:-$work/cache}
 mkdir -p "$work"
+source bench/anchor.sh
+prepare_anchor "$work"
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.1f", a[int((NR+1)/2)]; else printf "-"}'; }
 
 # Ours: the bundle (reused when built already), then RUNS boot tests and RUNS plain boots
@@ -29,17 +30,8 @@ done
 python3 "$anchor/boot-qemu.py" "$raw" "$work/ours-boot" --runs "$runs" --timeout 100 > "$work/ours-boot.jsonl"
 fi
 
-# mkosi's reference image, built from a writable copy of the anchor whose links are links again (a
-# copy that lost them holds each link's target as its only text: esp-shim, ../analyze-to-serial.service).
-rm -rf "$work/anchor" && cp -r "$anchor" "$work/anchor" && chmod -R u+w "$work/anchor" && anchor=$work/anchor
-find "$anchor" -type f -size -256c | while read -r file; do
-  target=$(cat "$file")
-  if [[ $target != *$'\n'* && -n $target && -e $(dirname "$file")/$target ]]; then rm -f "$file" && ln -s "$target" "$file"; fi
-done
-chmod +x "$anchor"/wrap/bin/* "$anchor"/wrap/container/esp-shim "$anchor"/run.sh "$anchor"/boot-qemu.py
+# mkosi's reference image, built by the anchor's run.sh.
 if [[ ! -e $work/mkosi/image ]]; then
-  command -v mkosi >/dev/null && command -v fusefat >/dev/null ||
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q mkosi fusefat >/dev/null
   bash "$anchor/run.sh" "$work/mkosi" "$work/mkosi-cache" >/dev/null 2>"$work/mkosi-build.log"
 fi
 if [[ ${IMGBUILD_BENCH_REUSE:-} != 1 || ! -s $work/mkosi-boot.jsonl ]]; then

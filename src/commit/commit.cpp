@@ -163,10 +163,18 @@ bool has_commit(OstreeRepo* repo, const std::string& checksum) {
 } // namespace
 
 CommitResult commit(const fs::path& root, const CommitOptions& options) {
+    auto result = commit_tree(root, options);
+    publish(options, result);
+    return result;
+}
+
+CommitResult commit_tree(const fs::path& root, const CommitOptions& options) {
     auto started = std::chrono::steady_clock::now();
     CommitResult result;
-    auto archive = open_or_create(options.repo, OSTREE_REPO_MODE_ARCHIVE);
-    result.parent = resolve(archive.get(), options.ref).value_or("");
+    {
+        auto archive = open_or_create(options.repo, OSTREE_REPO_MODE_ARCHIVE);
+        result.parent = resolve(archive.get(), options.ref).value_or("");
+    }
 
     // 1. The tree and the commit, in the build repository. Builds that share a cache take turns with
     // it: one's prune must not drop the objects another has written but not yet pulled.
@@ -193,6 +201,15 @@ CommitResult commit(const fs::path& root, const CommitOptions& options) {
                    stats.written, stats.linked, stats.directories);
     }
 
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return result;
+}
+
+void publish(const CommitOptions& options, CommitResult& result) {
+    auto started = std::chrono::steady_clock::now();
+    // The build repository's objects stay until the archive has them: no other build's prune meanwhile.
+    FileLock build_lock(options.build_repo.string() + ".lock", "the ostree build repository");
+    auto archive = open_or_create(options.repo, OSTREE_REPO_MODE_ARCHIVE);
     // 2. Into the archive repository: the objects it lacks, the signature, then the ref.
     {
         ScopedTimer timer("commit: pull into the archive");
@@ -235,6 +252,7 @@ CommitResult commit(const fs::path& root, const CommitOptions& options) {
 
     // 4. The build repository keeps only what its refs reach: the next build's objects-exist fast path.
     {
+        auto build = open_build_repo(options.build_repo);
         ScopedTimer timer("commit: prune the build repository");
         gint total = 0, pruned = 0;
         guint64 freed = 0;
@@ -243,8 +261,7 @@ CommitResult commit(const fs::path& root, const CommitOptions& options) {
                                      nullptr, error);
         });
     }
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    return result;
+    result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
 std::optional<CommitInfo> head(const fs::path& repo, const std::string& ref) {
@@ -306,13 +323,13 @@ bool checkout_cached(const fs::path& build_repo, const std::string& ref, const f
 }
 
 void store_cached(const fs::path& build_repo, const std::string& ref, const fs::path& root, unsigned parallel,
-                  std::size_t keep) {
+                  std::size_t keep, bool adopt) {
     FileLock lock(build_repo.string() + ".lock", "the ostree build repository");
     auto repo = open_build_repo(build_repo);
     {
         Transaction transaction(repo.get());
         TreeStats stats;
-        auto tree = write_tree(repo.get(), root, parallel, stats);
+        auto tree = write_tree(repo.get(), root, parallel, stats, adopt);
         GVariantDict dict;
         g_variant_dict_init(&dict, nullptr);
         auto metadata = wrap::take(g_variant_dict_end(&dict));

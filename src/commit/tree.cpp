@@ -127,9 +127,37 @@ std::string hex_of(guchar* raw) {
     return hex.get();
 }
 
-// The content checksum of a file, and its object written when the repository lacks it.
+// Makes the file itself the object of a bare repository: objects/XX/YYYY.file is a hardlink of it.
+// A bare object is the file as it is, owner, mode and extended attributes included, so this is the
+// object ostree would have written as a copy (a regular file's times set to 0, as ostree sets them). False when the
+// file cannot be linked there (another filesystem): the caller writes a copy.
+bool adopt_file(OstreeRepo* repo, const Node& node) {
+    if (ostree_repo_get_mode(repo) != OSTREE_REPO_MODE_BARE) return false;
+    int dfd = ostree_repo_get_dfd(repo);
+    std::string dir = "objects/" + node.checksum.substr(0, 2);
+    if (::mkdirat(dfd, dir.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    std::string object = dir + "/" + node.checksum.substr(2) + ".file";
+    if (::linkat(AT_FDCWD, node.path.c_str(), dfd, object.c_str(), 0) != 0) return errno == EEXIST;
+    // Times as ostree gives its objects (0): what is checked out or pulled from here must not depend
+    // on whether an object was adopted or written.
+    const struct timespec epoch[2] = {{0, 0}, {0, 0}};
+    if (S_ISREG(node.info.st_mode)) ::utimensat(AT_FDCWD, node.path.c_str(), epoch, 0);
+    return true;
+}
+
+// Replaces the file by a hardlink of the bare repository's object of the same checksum (the same
+// content, owner, mode and extended attributes), so that later commits know it by its inode.
+void link_object(OstreeRepo* repo, const Node& node) {
+    if (ostree_repo_get_mode(repo) != OSTREE_REPO_MODE_BARE) return;
+    std::string object = fmt::format("objects/{}/{}.file", node.checksum.substr(0, 2), node.checksum.substr(2));
+    fs::path temp = node.path.parent_path() / (".imgbuild-link-" + node.name);
+    if (::linkat(ostree_repo_get_dfd(repo), object.c_str(), AT_FDCWD, temp.c_str(), 0) != 0) return;
+    if (::rename(temp.c_str(), node.path.c_str()) != 0) ::unlink(temp.c_str());
+}
+
+// The content checksum of a file, and its object written (or adopted) when the repository lacks it.
 // Returns true when it was written.
-bool write_content(OstreeRepo* repo, Node& node) {
+bool write_content(OstreeRepo* repo, Node& node, bool adopt) {
     auto info = file_info(node);
     if (S_ISLNK(node.info.st_mode)) {
         guchar* raw = nullptr;
@@ -142,7 +170,11 @@ bool write_content(OstreeRepo* repo, Node& node) {
         gcall("look up an object", [&](GError** error) {
             return ostree_repo_has_object(repo, OSTREE_OBJECT_TYPE_FILE, node.checksum.c_str(), &have, nullptr, error);
         });
-        if (have) return false;
+        if (have) {
+            if (adopt) link_object(repo, node);
+            return false;
+        }
+        if (adopt && adopt_file(repo, node)) return true;
         GError* error = nullptr;
         wrap::GCharPtr written(ostree_repo_write_symlink(repo, node.checksum.c_str(), node.info.st_uid,
                                                          node.info.st_gid, node.xattrs.get(), node.target.c_str(),
@@ -168,8 +200,11 @@ bool write_content(OstreeRepo* repo, Node& node) {
     gcall("look up an object", [&](GError** error) {
         return ostree_repo_has_object(repo, OSTREE_OBJECT_TYPE_FILE, node.checksum.c_str(), &have, nullptr, error);
     });
-    if (have) return false;
-
+    if (have) {
+        if (adopt) link_object(repo, node);
+        return false;
+    }
+    if (adopt && adopt_file(repo, node)) return true;
     if (::lseek(fd, 0, SEEK_SET) != 0)
         throw CommitError("Failed to read '{}' again: {}", node.path.string(), std::strerror(errno));
     GError* error = nullptr;
@@ -271,7 +306,7 @@ ObjectInodes object_inodes(OstreeRepo* repo) {
 
 } // namespace
 
-GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned parallel, TreeStats& stats) {
+GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned parallel, TreeStats& stats, bool adopt) {
     std::vector<Node> nodes = collect(root);
 
     // Hardlinks of the repository's objects are known; the other files are checksummed.
@@ -299,7 +334,7 @@ GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned pa
     auto work = [&] {
         for (std::size_t at; !failed && (at = next++) < files.size();) {
             try {
-                if (write_content(repo, nodes[files[at]])) ++written;
+                if (write_content(repo, nodes[files[at]], adopt)) ++written;
             } catch (...) {
                 std::lock_guard lock(error_mutex);
                 if (!first_error) first_error = std::current_exception();

@@ -18,8 +18,10 @@ struct TreeStats {
 };
 
 // Writes `root` into `repo` (inside a transaction the caller opened) and returns the root of the
-// written tree (an OstreeRepoFile) for ostree_repo_write_commit.
+// written tree (an OstreeRepoFile) for ostree_repo_write_commit. With `adopt` (bare repositories),
+// a file the repository lacks becomes its object by a hardlink instead of a copy: the root's files
+// then are the repository's objects, with the rules of a hardlinked checkout.
 wrap::GObjectPtr<GFile> write_tree(OstreeRepo* repo, const std::filesystem::path& root, unsigned parallel,
-                                   TreeStats& stats);
+                                   TreeStats& stats, bool adopt = false);
 
 } // namespace imgbuild::commit

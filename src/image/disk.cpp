@@ -87,7 +87,9 @@ void normalize_times(const fs::path& disk, std::uint64_t offset, std::int64_t ep
         if (number == 0) break;
         if (inode->i_links_count == 0 && inode->i_mode == 0) continue;
         inode->i_atime = inode->i_ctime = stamp;
-        if (inode->i_mtime > stamp) inode->i_mtime = stamp;
+        // Files keep ostree's mtime (0) or an older one; directories and symlinks, which ostree makes
+        // at checkout, get the build's time whatever the history of the caches they came from.
+        if (inode->i_mtime > stamp || !LINUX_S_ISREG(inode->i_mode)) inode->i_mtime = stamp;
         if (inode_size > EXT2_GOOD_OLD_INODE_SIZE && inode->i_extra_isize >= 24) {
             inode->i_atime_extra = inode->i_ctime_extra = inode->i_mtime_extra = 0;
             inode->i_crtime = stamp;

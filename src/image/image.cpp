@@ -99,7 +99,11 @@ std::uint64_t allocated_bytes(const fs::path& file) {
 ImageResult make_image(const ImageOptions& options) {
     auto started = Clock::now();
     Stages stages;
-    auto info = commit::read_commit(options.repo, options.ref);
+    // A commit named by its checksum may be on its way into the repository still (build publishes it
+    // while it images); a ref is the repository's.
+    bool checksum = options.ref.size() == 64 && options.ref.find_first_not_of("0123456789abcdef") == std::string::npos;
+    auto info = commit::read_commit(
+        checksum && has_commit(options.build_repo, options.ref) ? options.build_repo : options.repo, options.ref);
     ImageResult result;
     result.commit = info.checksum;
     result.version = info.version;

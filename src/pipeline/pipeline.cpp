@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <future>
 #include <regex>
 
 #include <fmt/format.h>
@@ -209,15 +210,10 @@ customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const reso
         std::string why = changes && !changes->first ? changes->describe({"docs", "repos"}, false) : "";
         note(context, "install", "built", why.empty() ? "the set is not in the cache" : why);
         try {
+            // Shared: the root's files become the cache's objects (the commit then knows them by
+            // their inodes); else the cache gets copies and the root stays the caller's.
             ScopedTimer timer("install: into the tree cache");
-            commit::store_cached(cache_repo, cached_ref, partial, context.jobs, installed_sets_kept);
-            if (shared) {
-                // Go on with the cache's checkout: the commit then knows its files by their inodes.
-                fs::path installed = fs::path(partial.string() + ".installed");
-                fs::rename(partial, installed);
-                RemoveOnExit remove_installed{installed};
-                commit::checkout_cached(cache_repo, cached_ref, partial, mode);
-            }
+            commit::store_cached(cache_repo, cached_ref, partial, context.jobs, installed_sets_kept, shared);
         } catch (const Error& e) {
             log::warn("the installed packages are not cached: {}", e.what());
         }
@@ -284,7 +280,8 @@ static json image_settings(const recipe::Recipe& recipe, const std::optional<com
     return settings;
 }
 
-CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, const Context& context, bool force) {
+CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, const Context& context, bool force,
+                            std::future<void>* published) {
     const json& document = recipe.json();
     CommitOutcome outcome;
     outcome.ref = ref_of(recipe);
@@ -375,12 +372,24 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
     commit::CommitResult result;
     {
         ScopedTimer timer("commit");
-        result = commit::commit(root, options);
+        result = commit::commit_tree(root, options);
     }
-    log::info("committed {} {} on {} in {:.1f} s ({} new objects){}", document.value("name", ""), outcome.version,
-              outcome.ref, result.seconds, result.objects_written,
-              result.parent.empty() ? "" : fmt::format(", parent {}", result.parent.substr(0, 12)));
-    if (key) log::info("signed with the ed25519 key whose public half is {}", key->public_base64());
+    auto finish = [options, result, key, name = document.value("name", ""), version = outcome.version]() mutable {
+        {
+            ScopedTimer timer("commit: publish");
+            commit::publish(options, result);
+        }
+        log::info("committed {} {} on {} in {:.1f} s ({} new objects){}", name, version, options.ref, result.seconds,
+                  result.objects_written,
+                  result.parent.empty() ? "" : fmt::format(", parent {}", result.parent.substr(0, 12)));
+        if (key) log::info("signed with the ed25519 key whose public half is {}", key->public_base64());
+    };
+    // The archive compresses the new objects while the caller goes on (the image stage deploys from
+    // the build repository), or now.
+    if (published)
+        *published = std::async(std::launch::async, std::move(finish));
+    else
+        finish();
     outcome.checksum = result.checksum;
     outcome.parent = result.parent;
     std::string why = force ? "--force" : changes.describe();
@@ -428,7 +437,8 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     context.notes = &outcome.notes;
     auto started = std::chrono::steady_clock::now();
     // 1. Everything up to the commit, on the recipe's ref in the bundle's repository.
-    outcome.commit = commit_recipe(recipe, outdir / "repo", context, build.force);
+    std::future<void> published;
+    outcome.commit = commit_recipe(recipe, outdir / "repo", context, build.force, &published);
     double compose = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     fs::path builds = outdir / "builds";
     outcome.build_dir = builds / outcome.commit.version;
@@ -474,7 +484,9 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     // 3. The boot test, on the build before it gets its name.
     if (build.test) test_build(partial, context, build, outcome);
 
-    // 4. The build under its final name, then builds/latest pointing at it (both renames are atomic).
+    // 4. The build under its final name once its commit is in the bundle's repository, then
+    // builds/latest pointing at it (both renames are atomic).
+    if (published.valid()) published.get();
     if (fs::exists(outcome.build_dir)) fs::remove_all(outcome.build_dir);
     fs::rename(partial, outcome.build_dir);
     cleanup.keep = true;

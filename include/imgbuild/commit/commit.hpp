@@ -59,7 +59,14 @@ struct CommitResult {
     double seconds = 0;
 };
 
+// commit_tree, then publish.
 CommitResult commit(const std::filesystem::path& root, const CommitOptions& options);
+// The tree and the commit in the build repository, the archive's head of the ref as parent. The
+// image stage can deploy it from there at once.
+CommitResult commit_tree(const std::filesystem::path& root, const CommitOptions& options);
+// The commit into the archive repository (its missing objects, compressed), signed; then the ref
+// moves, the static delta and the summary are made, and the build repository is pruned.
+void publish(const CommitOptions& options, CommitResult& result);
 
 // What a commit says about itself.
 struct CommitInfo {
@@ -99,8 +106,10 @@ bool checkout_cached(const std::filesystem::path& build_repo, const std::string&
                      CheckoutMode mode);
 
 // Writes `root` into `build_repo` as the tree of `ref`, then drops the refs of the same KIND beyond
-// the `keep` most recently used (their objects go at the next commit's prune).
+// the `keep` most recently used (their objects go at the next commit's prune). With `adopt`, the
+// root's files become the repository's objects (hardlinks, no copies): the root is then what a
+// checkout by hardlinks would give, with its rules.
 void store_cached(const std::filesystem::path& build_repo, const std::string& ref, const std::filesystem::path& root,
-                  unsigned parallel, std::size_t keep);
+                  unsigned parallel, std::size_t keep, bool adopt = false);
 
 } // namespace imgbuild::commit

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -103,8 +104,10 @@ struct CommitOutcome {
 
 // recipe → a commit on its ref in `repo` (an archive repository, created when missing). Skips the
 // build when the head of the ref has the same build inputs, unless `force`.
+// With `published`, the commit's move into `repo` (commit::publish) runs in the background and the
+// future is its end; the commit is in the cache's build repository when this returns.
 CommitOutcome commit_recipe(const recipe::Recipe& recipe, const std::filesystem::path& repo, const Context& context,
-                            bool force);
+                            bool force, std::future<void>* published = nullptr);
 
 struct BuildOptions {
     bool force = false; // build again even when the inputs equal the last build's
