@@ -343,5 +343,33 @@ TEST_F(CommitTest, AnotherPackageSetIsInstalledAndCachedBesideTheFirst) {
     EXPECT_EQ(std::count(refs.out.begin(), refs.out.end(), '\n'), 2) << refs.out;
 }
 
+TEST_F(CommitTest, TheCacheKeepsTheFourMostRecentlyUsedSets) {
+    recipe();
+    const std::string original = read_file(dir.path() / "fx.yaml");
+    auto with = [&](const std::string& extra) {
+        dir.write("fx.yaml", std::regex_replace(original, std::regex("packages: \\[base-files, app,"),
+                                                "packages: [base-files, app, " + extra + ","));
+        auto result = imgbuild({"commit", "fx.yaml", "--repo", "repo"});
+        EXPECT_EQ(result.exit_code, 0) << result.err;
+        return result.err;
+    };
+    // Five sets, one after the other, one of them used again on the way.
+    with("scripted");
+    with("app-extras");
+    with("dash");
+    EXPECT_TRUE(std::regex_search(with("scripted"), std::regex("installed [0-9]+ packages from the cache")))
+        << "a set still cached";
+    with("gawk");
+    with("mawk");
+    auto refs =
+        run_command({"ostree", "--repo=" + (dir.path() / "cache/ostree").string(), "refs", "imgbuild/cache/install"});
+    EXPECT_EQ(std::count(refs.out.begin(), refs.out.end(), '\n'), 4) << refs.out;
+    // app-extras' set was used least recently: it went; scripted's (used again) stayed.
+    EXPECT_TRUE(std::regex_search(with("scripted"), std::regex("installed [0-9]+ packages from the cache")));
+    EXPECT_TRUE(std::regex_search(with("app-extras"), std::regex("installed [0-9]+ packages in")));
+    auto fsck = run_command({"ostree", "--repo=" + (dir.path() / "cache/ostree").string(), "fsck"});
+    EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
+}
+
 } // namespace
 } // namespace imgbuild::test
