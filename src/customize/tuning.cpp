@@ -188,7 +188,15 @@ void apply_users(const recipe::Recipe& recipe, const fs::path& root, const Custo
                 }
                 updated += line + "\n";
             }
-            write_file_atomic(root / "etc/shadow", updated, 0640);
+            // The same owner and group as before (Debian's is root:shadow).
+            struct stat before {};
+            ::stat((root / "etc/shadow").c_str(), &before);
+            AtomicFile out(root / "etc/shadow", 0640);
+            out.write(updated);
+            if (::fchown(out.fd(), before.st_uid, before.st_gid) != 0)
+                throw CustomizeError("Failed to set the owner of '{}': {}", (root / "etc/shadow").string(),
+                                     std::strerror(errno));
+            out.commit();
         }
         std::string home = user.value("home", "/home/" + name);
         if (!user.value("system", false) || user.contains("home"))

@@ -2,6 +2,7 @@
 // container-host tuning, units applied offline; `imgbuild kernel-check` passes for its kernel. Then the
 // customizations the default recipe does not use (users, postprocess, minimisation) on the same packages.
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -125,6 +126,12 @@ TEST(DebianCommit, UsersScriptsAndMinimisation) {
     EXPECT_NE(passwd.find("ops:x:1500:"), std::string::npos) << passwd;
     EXPECT_NE(read_file(root / "usr/etc/group").find("ops-admins:x:2500:ops"), std::string::npos);
     EXPECT_NE(read_file(root / "usr/etc/shadow").find("ops:$6$salt$abcdefghijklmnopqrstuv:"), std::string::npos);
+    // Rewritten with the hash, /etc/shadow keeps Debian's owner, group (shadow, 42) and mode.
+    struct stat shadow {};
+    ASSERT_EQ(::stat((root / "usr/etc/shadow").c_str(), &shadow), 0);
+    EXPECT_EQ(shadow.st_uid, 0u);
+    EXPECT_EQ(shadow.st_gid, 42u);
+    EXPECT_EQ(shadow.st_mode & 07777, 0640u);
     EXPECT_TRUE(fs::exists(root / "usr/lib/sysusers.d/imgbuild.conf"));
     std::string tmpfiles = read_file(root / "usr/lib/tmpfiles.d/imgbuild-users.conf");
     EXPECT_NE(tmpfiles.find("f /home/ops/.ssh/authorized_keys 0600 ops ops - ssh-ed25519 AAAAC3Nza ops@example"),
