@@ -22,6 +22,40 @@ namespace fs = std::filesystem;
 const fs::path fixtures = IMGBUILD_FIXTURE_REPOS;
 const char* const ref = "fixture/x86_64/node";
 
+// The bytes of a GVariant `ay` as `ostree show` prints it: [byte 0x01, 0x02, ...], or, when the
+// last byte is the only nul, GLib's bytestring form b'...' (escapes, the final nul left out).
+std::string gvariant_bytes(const std::string& text) {
+    std::string bytes;
+    auto quote = std::min(text.find("b'"), text.find("b\"")); // the first is the opening
+    if (quote == std::string::npos) {
+        std::smatch match;
+        for (std::string rest = text; std::regex_search(rest, match, std::regex("0x([0-9a-f]{2})"));
+             rest = match.suffix())
+            bytes += static_cast<char>(std::stoi(match[1], nullptr, 16));
+        return bytes;
+    }
+    char delimiter = text[quote + 1];
+    for (std::size_t at = quote + 2; at < text.size() && text[at] != delimiter; ++at) {
+        if (text[at] != '\\') {
+            bytes += text[at];
+            continue;
+        }
+        char next = text[++at];
+        if (next >= '0' && next <= '7') {
+            int value = 0;
+            for (int digits = 0; digits < 3 && at < text.size() && text[at] >= '0' && text[at] <= '7'; ++digits)
+                value = value * 8 + (text[at++] - '0');
+            --at;
+            bytes += static_cast<char>(value);
+            continue;
+        }
+        static const std::string letters = "abfnrtv", values = "\a\b\f\n\r\t\v";
+        auto letter = letters.find(next);
+        bytes += letter == std::string::npos ? next : values[letter];
+    }
+    return bytes + '\0';
+}
+
 class CommitTest : public TempDirTest {
 protected:
     void SetUp() override {
@@ -226,11 +260,7 @@ TEST_F(CommitTest, SignsCommitsInOstreeFormatAndMakesStaticDeltas) {
         // The signature, checked by OpenSSL's tool against the commit object's bytes.
         auto signature = ostree({"show", checksum, "--print-detached-metadata-key=ostree.sign.ed25519"});
         ASSERT_EQ(signature.exit_code, 0) << signature.err;
-        std::string bytes;
-        std::smatch match;
-        for (std::string rest = signature.out; std::regex_search(rest, match, std::regex("0x([0-9a-f]{2})"));
-             rest = match.suffix())
-            bytes += static_cast<char>(std::stoi(match[1], nullptr, 16));
+        std::string bytes = gvariant_bytes(signature.out);
         ASSERT_EQ(bytes.size(), 64u) << signature.out;
         write_file_atomic(dir.path() / "sig.bin", bytes);
         fs::path object = dir.path() / "repo/objects" / checksum.substr(0, 2) / (checksum.substr(2) + ".commit");
