@@ -127,6 +127,11 @@ std::string hex_of(guchar* raw) {
     return hex.get();
 }
 
+// Where a bare repository keeps a content object: objects/XX/YYYY.file for the checksum XXYYYY.
+std::string object_path(const std::string& checksum) {
+    return fmt::format("objects/{}/{}.file", checksum.substr(0, 2), checksum.substr(2));
+}
+
 // Makes the file itself the object of a bare repository: objects/XX/YYYY.file is a hardlink of it.
 // A bare object is the file as it is, owner, mode and extended attributes included, so this is the
 // object ostree would have written as a copy (a regular file's times set to 0, as ostree sets them). False when the
@@ -134,9 +139,9 @@ std::string hex_of(guchar* raw) {
 bool adopt_file(OstreeRepo* repo, const Node& node) {
     if (ostree_repo_get_mode(repo) != OSTREE_REPO_MODE_BARE) return false;
     int dfd = ostree_repo_get_dfd(repo);
-    std::string dir = "objects/" + node.checksum.substr(0, 2);
+    std::string object = object_path(node.checksum);
+    std::string dir = fs::path(object).parent_path().string();
     if (::mkdirat(dfd, dir.c_str(), 0755) != 0 && errno != EEXIST) return false;
-    std::string object = dir + "/" + node.checksum.substr(2) + ".file";
     if (::linkat(AT_FDCWD, node.path.c_str(), dfd, object.c_str(), 0) != 0) return errno == EEXIST;
     // Times as ostree gives its objects (0): what is checked out or pulled from here must not depend
     // on whether an object was adopted or written.
@@ -149,7 +154,7 @@ bool adopt_file(OstreeRepo* repo, const Node& node) {
 // content, owner, mode and extended attributes), so that later commits know it by its inode.
 void link_object(OstreeRepo* repo, const Node& node) {
     if (ostree_repo_get_mode(repo) != OSTREE_REPO_MODE_BARE) return;
-    std::string object = fmt::format("objects/{}/{}.file", node.checksum.substr(0, 2), node.checksum.substr(2));
+    std::string object = object_path(node.checksum);
     fs::path temp = node.path.parent_path() / (".imgbuild-link-" + node.name);
     if (::linkat(ostree_repo_get_dfd(repo), object.c_str(), AT_FDCWD, temp.c_str(), 0) != 0) return;
     if (::rename(temp.c_str(), node.path.c_str()) != 0) ::unlink(temp.c_str());

@@ -62,6 +62,15 @@ fs::path work_dir(const Context& context, const std::string& name) {
 
 std::string lock_digest(const resolve::Lock& lock) { return "sha256:" + sha256_hex(resolve::lock_text(lock)); }
 
+// "name version arch checksum" per locked package: what the inputs and the install key hash.
+json package_lines(const resolve::Lock& lock) {
+    json lines = json::array();
+    for (const auto& package : lock.packages)
+        lines.push_back(
+            fmt::format("{} {} {} {}", package.name, package.version, package.arch, package.checksum.str()));
+    return lines;
+}
+
 void note(const Context& context, std::string stage, std::string action, std::string why) {
     log::debug("{}: {}{}{}", stage, action, why.empty() ? "" : ": ", why);
     if (context.notes) context.notes->push_back({std::move(stage), std::move(action), std::move(why)});
@@ -119,11 +128,8 @@ std::string build_version(const recipe::Recipe& recipe, std::int64_t epoch, cons
 json build_inputs(const recipe::Recipe& recipe, const resolve::Lock& lock) {
     json inputs = {{"recipe", recipe.canonical_json()},
                    {"imgbuild", fmt::format("{} {}", version, git_revision)},
-                   {"packages", json::array()},
                    {"files", json::array()}};
-    for (const auto& package : lock.packages)
-        inputs["packages"].push_back(
-            fmt::format("{} {} {} {}", package.name, package.version, package.arch, package.checksum.str()));
+    inputs["packages"] = package_lines(lock);
     auto base = fs::absolute(recipe.path()).parent_path().lexically_normal();
     for (const auto& path : recipe.input_paths())
         inputs["files"].push_back({path.lexically_relative(base).string(), tree_digest(path)});
@@ -143,12 +149,9 @@ std::string install_key(const resolve::Lock& lock, const install::InstallOptions
                    {"docs", options.docs},
                    {"rpm-dbpath", options.rpm_dbpath},
                    {"rpm-signatures", options.rpm_require_signatures},
-                   {"rpm-keys", json::array()},
-                   {"packages", json::array()}};
+                   {"rpm-keys", json::array()}};
     for (const auto& key : options.rpm_keys) inputs["rpm-keys"].push_back(sha256_hex(read_file(key)));
-    for (const auto& package : lock.packages)
-        inputs["packages"].push_back(
-            fmt::format("{} {} {} {}", package.name, package.version, package.arch, package.checksum.str()));
+    inputs["packages"] = package_lines(lock);
     return sha256_hex(inputs.dump());
 }
 
