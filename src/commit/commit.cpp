@@ -301,6 +301,27 @@ fs::path ref_file(const fs::path& repo, const std::string& ref) { return repo / 
 
 std::string kind_of(const std::string& ref) { return ref.substr(0, ref.rfind('/')); }
 
+// The refs `kind/*`, most recently used first; `newest` (just written) before every other.
+std::vector<std::pair<std::int64_t, std::string>> refs_by_use(OstreeRepo* repo, const fs::path& path,
+                                                              const std::string& kind, const std::string& newest = {}) {
+    GHashTable* raw = nullptr;
+    gcall("list the cache's refs",
+          [&](GError** error) { return ostree_repo_list_refs(repo, kind.c_str(), &raw, nullptr, error); });
+    std::vector<std::pair<std::int64_t, std::string>> refs;
+    GHashTableIter iter;
+    gpointer key = nullptr;
+    g_hash_table_iter_init(&iter, raw);
+    while (g_hash_table_iter_next(&iter, &key, nullptr)) {
+        std::string name = kind + "/" + static_cast<const char*>(key);
+        struct stat info {};
+        ::stat(ref_file(path, name).c_str(), &info);
+        refs.emplace_back(name == newest ? INT64_MAX : info.st_mtim.tv_sec * 1000000000ll + info.st_mtim.tv_nsec, name);
+    }
+    g_hash_table_unref(raw);
+    std::sort(refs.begin(), refs.end(), std::greater<>());
+    return refs;
+}
+
 } // namespace
 
 bool checkout_cached(const fs::path& build_repo, const std::string& ref, const fs::path& dir, CheckoutMode mode) {
@@ -323,7 +344,7 @@ bool checkout_cached(const fs::path& build_repo, const std::string& ref, const f
 }
 
 void store_cached(const fs::path& build_repo, const std::string& ref, const fs::path& root, unsigned parallel,
-                  std::size_t keep, bool adopt) {
+                  std::size_t keep, bool adopt, const std::map<std::string, std::string>& metadata_strings) {
     FileLock lock(build_repo.string() + ".lock", "the ostree build repository");
     auto repo = open_build_repo(build_repo);
     {
@@ -332,6 +353,8 @@ void store_cached(const fs::path& build_repo, const std::string& ref, const fs::
         auto tree = write_tree(repo.get(), root, parallel, stats, adopt);
         GVariantDict dict;
         g_variant_dict_init(&dict, nullptr);
+        for (const auto& [name, value] : metadata_strings)
+            g_variant_dict_insert(&dict, name.c_str(), "s", value.c_str());
         auto metadata = wrap::take(g_variant_dict_end(&dict));
         char* checksum = nullptr;
         gcall("write the cached tree's commit", [&](GError** error) {
@@ -344,29 +367,28 @@ void store_cached(const fs::path& build_repo, const std::string& ref, const fs::
         log::debug("cached {}: {} files ({} new objects)", ref, stats.files, stats.written);
     }
 
-    // The same kind's refs, most recently used first; the others go.
-    std::string kind = kind_of(ref);
-    GHashTable* raw = nullptr;
-    gcall("list the cache's refs",
-          [&](GError** error) { return ostree_repo_list_refs(repo.get(), kind.c_str(), &raw, nullptr, error); });
-    std::vector<std::pair<std::int64_t, std::string>> refs;
-    GHashTableIter iter;
-    gpointer key = nullptr;
-    g_hash_table_iter_init(&iter, raw);
-    while (g_hash_table_iter_next(&iter, &key, nullptr)) {
-        std::string name = kind + "/" + static_cast<const char*>(key);
-        struct stat info {};
-        ::stat(ref_file(build_repo, name).c_str(), &info);
-        refs.emplace_back(name == ref ? INT64_MAX : info.st_mtim.tv_sec * 1000000000ll + info.st_mtim.tv_nsec, name);
-    }
-    g_hash_table_unref(raw);
-    std::sort(refs.begin(), refs.end(), std::greater<>());
+    // The same kind's refs, most recently used first (this one first of all); the others go.
+    auto refs = refs_by_use(repo.get(), build_repo, kind_of(ref), ref);
     for (std::size_t i = keep; i < refs.size(); ++i) {
         log::debug("dropping the cached tree {} (least recently used)", refs[i].second);
         gcall(fmt::format("delete the ref {}", refs[i].second), [&](GError** error) {
             return ostree_repo_set_ref_immediate(repo.get(), nullptr, refs[i].second.c_str(), nullptr, nullptr, error);
         });
     }
+}
+
+std::vector<CachedTree> cached_trees(const fs::path& build_repo, const std::string& kind) {
+    std::vector<CachedTree> trees;
+    if (!fs::exists(build_repo / "config")) return trees;
+    FileLock lock(build_repo.string() + ".lock", "the ostree build repository");
+    auto repo = open_build_repo(build_repo);
+    for (const auto& [used, ref] : refs_by_use(repo.get(), build_repo, "imgbuild/cache/" + kind)) {
+        auto checksum = resolve(repo.get(), ref);
+        if (!checksum) continue;
+        auto info = describe(repo.get(), *checksum);
+        trees.push_back({ref, *checksum, std::move(info.metadata)});
+    }
+    return trees;
 }
 
 } // namespace imgbuild::commit

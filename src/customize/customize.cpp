@@ -13,7 +13,7 @@
 
 namespace imgbuild::customize {
 
-CustomizeResult customize(const recipe::Recipe& recipe, const resolve::Lock& lock, const std::filesystem::path& root,
+CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::path& root,
                           const CustomizeOptions& options) {
     ScopedTimer timer("customize");
     const auto& document = recipe.json();
@@ -33,17 +33,22 @@ CustomizeResult customize(const recipe::Recipe& recipe, const resolve::Lock& loc
     write_sysctl(recipe, root);
     write_modules_load(recipe, root);
     apply_units(recipe, root, options);
-    write_os_release(recipe, root, options);
+    // The build's version goes into os-release after the initramfs: dracut copies os-release, and an
+    // initramfs that named the version would be new with every build.
+    CustomizeOptions unversioned = options;
+    unversioned.version.clear();
+    write_os_release(recipe, root, unversioned);
     reset_machine_id(root);
     run_postprocess(recipe, root, options);
     if (kernel) {
         place_kernel(*kernel, root, options);
         kernel = find_kernel(root); // its files moved
         if (document.value("initramfs", nlohmann::json::object()).value("enabled", true)) {
-            result.initramfs_cached = build_initramfs(recipe, lock, *kernel, root, options);
+            result.initramfs_cached = build_initramfs(recipe, *kernel, root, options);
             result.initramfs_built = true;
         }
     }
+    write_os_release(recipe, root, options);
     result.removed = minimize(recipe, root);
     ostree_layout(root);
     validate_layout(root);

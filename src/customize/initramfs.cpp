@@ -1,9 +1,17 @@
-// The kernel where ostree looks for it, and its initramfs. dracut takes most of a minute, and its
-// result depends only on what it reads: the root's packages (the lock), the driver list, the dracut
-// configuration and our arguments. Those are hashed into a key; an initramfs built for the same key
-// is copied from the cache instead of built again (dracut --reproducible makes it the same bytes).
+// The kernel where ostree looks for it, and its initramfs. dracut takes several seconds even for a
+// small image, and what it makes depends only on what it reads: its arguments and configuration, the
+// kernel, which paths exist in the root (its modules look for programs, libraries and drivers by
+// path), and the content of the files it copies in. The cache has two levels. The first key is all but
+// the last (the root's paths as a list, not their content); under it a manifest names the root files
+// the image built for that key copied. The second key adds those files' digests, and names the image.
+// A package upgrade that changes no path and no file dracut copies (most libraries and tools of a
+// node) so reuses the image; dracut --reproducible makes a rebuilt one the same bytes.
+
+#include <sys/stat.h>
 
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -22,7 +30,86 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 // Bump when the dracut command line changes in a way the key does not capture.
-constexpr int dracut_recipe_version = 1;
+constexpr int dracut_recipe_version = 2;
+
+// Not looked at by dracut, and changed by every install: left out of the root's path list.
+const char* const unlisted[] = {"proc", "sys", "dev", "run", "tmp", "var/tmp", "var/log", "var/cache", "boot"};
+
+// Every path of the root (symlinks with their targets), one per line, sorted.
+std::string path_list(const fs::path& root) {
+    std::vector<std::string> lines;
+    std::set<fs::path> skipped;
+    for (const char* dir : unlisted) skipped.insert(root / dir);
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::none, ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (skipped.contains(it->path())) {
+            it.disable_recursion_pending();
+            continue;
+        }
+        std::string line = it->path().lexically_relative(root).string();
+        auto status = it->symlink_status(ec);
+        if (fs::is_symlink(status))
+            line += " -> " + fs::read_symlink(it->path(), ec).string();
+        else if (fs::is_directory(status))
+            line += "/";
+        lines.push_back(std::move(line));
+    }
+    std::sort(lines.begin(), lines.end());
+    std::string text;
+    for (const auto& line : lines) text += line + "\n";
+    return text;
+}
+
+// The file `path` (relative) names in the root, its symlinks followed inside the root; empty when it
+// is not a regular file there.
+fs::path file_in_root(const fs::path& root, const fs::path& path) {
+    fs::path current = root / path;
+    for (int hops = 0; hops < 40; ++hops) {
+        std::error_code ec;
+        auto status = fs::symlink_status(current, ec);
+        if (fs::is_regular_file(status)) return current;
+        if (!fs::is_symlink(status)) return {};
+        fs::path target = fs::read_symlink(current, ec);
+        current = target.is_absolute() ? root / target.relative_path() : current.parent_path() / target;
+    }
+    return {};
+}
+
+// The regular files in the image (paths relative to its root), as the root's own lsinitrd lists them
+// (`ls -l` lines: mode, links, owner, group, size, month, day, year or time, path).
+std::vector<std::string> initramfs_files(const fs::path& root, const std::string& image) {
+    install::Sandbox sandbox;
+    sandbox.root = root;
+    sandbox.env = {"LC_ALL=C.UTF-8", "HOME=/root", "TMPDIR=/tmp"};
+    auto result = install::run_sandboxed(sandbox, {"lsinitrd", image});
+    if (!result.ok())
+        throw CustomizeError("Failed to list the initramfs: lsinitrd {}:\n{}", result.status(), result.tail(30));
+    std::vector<std::string> files;
+    std::istringstream lines(result.output);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.size() < 11 || line[0] != '-' || line.find_first_not_of("rwxsStT-", 1) < 10) continue;
+        std::istringstream fields(line);
+        std::string field;
+        for (int i = 0; i < 8 && fields >> field; ++i) {
+        }
+        std::string path;
+        std::getline(fields >> std::ws, path);
+        if (!path.empty()) files.push_back(path);
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+// The second key: the first, and the digest of each named root file (a file gone counts too).
+std::string content_key(const std::string& first_key, const fs::path& root, const std::vector<std::string>& files) {
+    json digests = json::array();
+    for (const auto& path : files) {
+        fs::path file = file_in_root(root, path);
+        digests.push_back({path, file.empty() ? "" : checksum_file(file, DigestType::sha256).hex});
+    }
+    return sha256_hex(first_key + digests.dump());
+}
 
 void move_file(const fs::path& from, const fs::path& to) {
     if (!fs::exists(fs::symlink_status(from))) return;
@@ -40,8 +127,8 @@ void place_kernel(const Kernel& kernel, const fs::path& root, const CustomizeOpt
         run_in_root(root, {"depmod", "-a", kernel.version}, "index the kernel's modules", options);
 }
 
-bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, const Kernel& kernel,
-                     const fs::path& root, const CustomizeOptions& options) {
+bool build_initramfs(const recipe::Recipe& recipe, const Kernel& kernel, const fs::path& root,
+                     const CustomizeOptions& options) {
     const json& initramfs = recipe.json().value("initramfs", json::object());
     if (!fs::exists(root / "usr/bin/dracut"))
         throw CustomizeError("Failed to build the initramfs: the image has no dracut (add it to packages, or set "
@@ -69,10 +156,8 @@ bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, co
     if (minimal) argv.insert(argv.end(), {"--omit", "crypt dm nvdimm lunmask resume"});
     argv.push_back(target);
 
-    // The cache key: everything dracut reads from outside its own package.
+    // The first key: dracut's arguments and configuration, the kernel, the root's paths.
     json inputs = {{"version", dracut_recipe_version}, {"kernel", kernel.version}, {"argv", argv}};
-    for (const auto& package : lock.packages)
-        inputs["packages"].push_back(package.name + " " + package.version + " " + package.checksum.str());
     for (const char* dir : {"etc/dracut.conf.d", "usr/lib/dracut/dracut.conf.d"}) {
         std::error_code ec;
         std::vector<fs::path> files;
@@ -81,18 +166,27 @@ bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, co
         for (const auto& file : files) inputs["config"][fs::path(dir) / file.filename()] = read_file(file);
     }
     if (fs::exists(root / "etc/dracut.conf")) inputs["config"]["etc/dracut.conf"] = read_file(root / "etc/dracut.conf");
-    std::string key = sha256_hex(inputs.dump());
-    fs::path cached = options.cache_dir / "initramfs" / (key + ".img");
+    inputs["paths"] = sha256_hex(path_list(root));
+    std::string first_key = sha256_hex(inputs.dump());
+    fs::path cache = options.cache_dir / "initramfs";
+    fs::path manifest = cache / (first_key + ".json");
     fs::path placed = root / fs::path(target).relative_path();
 
     // One mode whichever way it came (dracut makes it 0600): the commit must not depend on the cache.
     auto readable = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read;
-    if (fs::exists(cached)) {
-        fs::remove(placed); // never write through a file: it may be a hardlink of the tree cache
-        fs::copy_file(cached, placed);
-        fs::permissions(placed, readable);
-        log::info("initramfs for {} from the cache", kernel.version);
-        return true;
+    if (fs::exists(manifest)) {
+        json copied = json::parse(read_file(manifest), nullptr, false);
+        if (copied.is_object() && copied.value("files", json()).is_array()) {
+            fs::path cached =
+                cache / (content_key(first_key, root, copied["files"].get<std::vector<std::string>>()) + ".img");
+            if (fs::exists(cached)) {
+                fs::remove(placed); // never write through a file: it may be a hardlink of the tree cache
+                fs::copy_file(cached, placed);
+                fs::permissions(placed, readable);
+                log::info("initramfs for {} from the cache", kernel.version);
+                return true;
+            }
+        }
     }
     {
         ScopedTimer timer("dracut");
@@ -100,12 +194,14 @@ bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, co
         run_in_root(root, argv, "build the initramfs", options);
     }
     fs::permissions(placed, readable);
-    AtomicFile copy(cached);
+    auto files = initramfs_files(root, target);
+    AtomicFile copy(cache / (content_key(first_key, root, files) + ".img"));
     std::ifstream in(placed, std::ios::binary);
     char buffer[1 << 16];
     while (in.read(buffer, sizeof buffer) || in.gcount() > 0)
         copy.write(std::string_view(buffer, static_cast<std::size_t>(in.gcount())));
     copy.commit();
+    write_file_atomic(manifest, json{{"kernel", kernel.version}, {"files", files}}.dump(1) + "\n");
     return false;
 }
 

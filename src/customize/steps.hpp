@@ -35,10 +35,11 @@ std::vector<std::string> minimize(const recipe::Recipe& recipe, const std::files
 // The kernel moved where ostree looks for it (/usr/lib/modules/<version>/vmlinuz, with its config and
 // System.map), modules.dep made when missing.
 void place_kernel(const Kernel& kernel, const std::filesystem::path& root, const CustomizeOptions& options);
-// dracut's initramfs at /usr/lib/modules/<version>/initramfs.img, from the cache when its inputs match.
-// Returns true when it came from the cache.
-bool build_initramfs(const recipe::Recipe& recipe, const resolve::Lock& lock, const Kernel& kernel,
-                     const std::filesystem::path& root, const CustomizeOptions& options);
+// dracut's initramfs at /usr/lib/modules/<version>/initramfs.img, from the cache when what dracut
+// reads is the same (its arguments and configuration, the kernel, the root's paths, the content of the
+// files it copies). Returns true when it came from the cache.
+bool build_initramfs(const recipe::Recipe& recipe, const Kernel& kernel, const std::filesystem::path& root,
+                     const CustomizeOptions& options);
 
 // /etc → /usr/etc, /var → tmpfiles.d, package databases under /usr, the top-level symlinks ostree
 // expects, an empty /boot; then checks the result.

@@ -288,42 +288,11 @@ void reset_machine_id(const fs::path& root) {
     }
 }
 
-namespace {
-
-// A copy-on-write view of a root whose files are hardlinks of the tree cache: rofiles-fuse --copyup
-// shows the root at `mount`, and a write into a file with more than one link, or a change of its
-// mode or owner, first copies it. Unmounted (and the mount point removed) when done.
-class CopyUpView {
-public:
-    CopyUpView(const fs::path& root, fs::path mount) : m_mount(std::move(mount)) {
-        if (find_program("rofiles-fuse").empty())
-            throw CustomizeError("Failed to run the postprocess scripts: rofiles-fuse (Debian's ostree package) is "
-                                 "missing, and the root's files are shared with the cache");
-        fs::create_directories(m_mount);
-        run_checked<CustomizeError>(ProcessOptions{{"rofiles-fuse", "--copyup", root.string(), m_mount.string()}},
-                                    "show the root copy-on-write to the postprocess scripts");
-    }
-    ~CopyUpView() {
-        auto result = run_process(ProcessOptions{{"umount", m_mount.string()}});
-        if (!result.ok()) log::warn("could not unmount {}: {}", m_mount.string(), result.tail());
-        std::error_code ec;
-        fs::remove(m_mount, ec);
-    }
-    const fs::path& path() const { return m_mount; }
-    CopyUpView(const CopyUpView&) = delete;
-    CopyUpView& operator=(const CopyUpView&) = delete;
-
-private:
-    fs::path m_mount;
-};
-
-} // namespace
-
 void run_postprocess(const recipe::Recipe& recipe, const fs::path& root, const CustomizeOptions& options) {
     const json& scripts = recipe.json().value("postprocess", json::array());
     if (scripts.empty()) return;
-    std::optional<CopyUpView> view;
-    if (options.shared_files) view.emplace(root, fs::path(root.string() + ".view"));
+    std::optional<install::CopyOnWriteView> view;
+    if (options.shared_files) view.emplace(root, fs::path(root.string() + ".view"), "the postprocess scripts");
     for (std::size_t i = 0; i < scripts.size(); ++i) {
         fs::path script = scripts[i].get<std::string>();
         fs::path inside = fs::path("/run/imgbuild/postprocess") / script.filename();

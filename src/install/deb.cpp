@@ -11,9 +11,12 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -87,6 +90,116 @@ std::vector<std::string> failed_packages(const std::string& output) {
         names.insert(name);
     }
     return {names.begin(), names.end()};
+}
+
+std::vector<std::string> split_words(const std::string& line) {
+    std::istringstream words(line);
+    return {std::istream_iterator<std::string>(words), {}};
+}
+
+// dpkg of the root, run in the sandbox: `sandbox_root` is what the sandbox shows as / (the root, or a
+// copy-on-write view of it), the packages directory is read-only at /run/imgbuild/packages, and
+// policy-rc.d forbids every service start until finish().
+class Dpkg {
+public:
+    Dpkg(const fs::path& root, const fs::path& sandbox_root, const fs::path& packages_dir,
+         const InstallOptions& options)
+        : m_root(root), m_packages_dir(packages_dir), m_options(options) {
+        write_file_atomic(root / "usr/sbin/policy-rc.d",
+                          "#!/bin/sh\n# imgbuild: no service starts while the image is built\nexit 101\n", 0755);
+        m_sandbox.root = sandbox_root;
+        m_sandbox.read_only.push_back({packages_dir, "/run/imgbuild/packages"});
+        m_sandbox.env = {"DEBIAN_FRONTEND=noninteractive",
+                         "DEBCONF_NONINTERACTIVE_SEEN=true",
+                         "DEBIAN_PRIORITY=critical",
+                         "LC_ALL=C.UTF-8",
+                         "LANG=C.UTF-8",
+                         "INITRD=No",
+                         "HOME=/root",
+                         "TMPDIR=/tmp",
+                         fmt::format("SOURCE_DATE_EPOCH={}", options.source_date_epoch)};
+        m_argv = {"dpkg", "--force-unsafe-io", "--force-depends"};
+        if (!options.docs) {
+            auto filters = nodoc_dpkg_options();
+            m_argv.insert(m_argv.end(), filters.begin(), filters.end());
+        }
+    }
+    ~Dpkg() { finish(); }
+    Dpkg(const Dpkg&) = delete;
+    Dpkg& operator=(const Dpkg&) = delete;
+
+    // dpkg ARGS PACKAGES…; a failure names the packages dpkg names.
+    void run(const std::vector<std::string>& args, const std::vector<fs::path>& packages, const char* step) {
+        std::vector<std::string> argv = m_argv;
+        argv.insert(argv.end(), args.begin(), args.end());
+        for (const auto& file : packages)
+            if (file.parent_path() == m_packages_dir)
+                argv.push_back("/run/imgbuild/packages/" + file.filename().string());
+        auto started = std::chrono::steady_clock::now();
+        auto result = run_sandboxed(m_sandbox, argv, m_options.on_output);
+        log::debug("dpkg {}: {:.1f} s", step,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        if (!result.ok()) {
+            auto failed = failed_packages(result.output);
+            throw InstallError("Failed to install {}: dpkg {} while {}:\n{}",
+                               failed.empty() ? std::string("the packages")
+                                              : fmt::format("{}", fmt::join(failed, ", ")),
+                               result.status(), step, result.tail(30));
+        }
+    }
+
+    // Services may start again on the node.
+    void finish() {
+        std::error_code ec;
+        fs::remove(m_root / "usr/sbin/policy-rc.d", ec);
+    }
+
+private:
+    fs::path m_root;
+    fs::path m_packages_dir;
+    const InstallOptions& m_options;
+    Sandbox m_sandbox;
+    std::vector<std::string> m_argv;
+};
+
+// The root's package database must list exactly the lock, every package fully installed.
+void check_database(const resolve::Lock& lock, const fs::path& root) {
+    std::vector<std::string> half;
+    auto installed = installed_packages(root, half);
+    std::vector<std::string> problems;
+    for (const auto& package : lock.packages) {
+        auto it = installed.find(package.name);
+        if (it == installed.end())
+            problems.push_back(fmt::format("{} {} is not installed", package.name, package.version));
+        else if (it->second != package.version)
+            problems.push_back(fmt::format("{} is installed in version {}, the lock has {}", package.name, it->second,
+                                           package.version));
+    }
+    for (const auto& [name, version] : installed)
+        if (!lock.find(name)) problems.push_back(fmt::format("{} {} is installed but not in the lock", name, version));
+    for (const auto& entry : half) problems.push_back(fmt::format("{} is not fully installed", entry));
+    if (!problems.empty())
+        throw InstallError("Failed to install: the root's package database differs from the lock:\n  {}",
+                           fmt::join(problems, "\n  "));
+}
+
+// The database the same whether the root was installed afresh or upgraded from another set: dpkg's
+// copies from before its last run (status-old, …) go (no node needs them), and the file trigger
+// interests (one "path package" per line, kept by dpkg in the order packages registered them) are
+// sorted.
+void normalize_database(const fs::path& root) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root / "var/lib/dpkg", ec))
+        if (entry.path().filename().string().ends_with("-old")) fs::remove(entry.path());
+    fs::path interests = root / "var/lib/dpkg/triggers/File";
+    if (!fs::is_regular_file(interests)) return;
+    std::vector<std::string> lines;
+    std::istringstream text(read_file(interests));
+    for (std::string line; std::getline(text, line);) lines.push_back(line);
+    std::sort(lines.begin(), lines.end());
+    std::string sorted;
+    for (const auto& line : lines) sorted += line + "\n";
+    write_file_atomic(interests, sorted, 0644);
 }
 
 } // namespace
@@ -195,70 +308,68 @@ void install_debs(const resolve::Lock& lock, const std::vector<fs::path>& fetche
     if (!fs::exists(root / "usr/bin/dpkg"))
         throw InstallError("Failed to install: no Essential package provides /usr/bin/dpkg");
 
-    // 2. dpkg in the sandbox: the packages directory read-only, no service may start.
-    write_file_atomic(root / "usr/sbin/policy-rc.d",
-                      "#!/bin/sh\n# imgbuild: no service starts while the image is built\nexit 101\n", 0755);
-    fs::path packages_dir = files.front().parent_path();
-    Sandbox sandbox;
-    sandbox.root = root;
-    sandbox.read_only.push_back({packages_dir, "/run/imgbuild/packages"});
-    sandbox.env = {"DEBIAN_FRONTEND=noninteractive",
-                   "DEBCONF_NONINTERACTIVE_SEEN=true",
-                   "DEBIAN_PRIORITY=critical",
-                   "LC_ALL=C.UTF-8",
-                   "LANG=C.UTF-8",
-                   "INITRD=No",
-                   "HOME=/root",
-                   "TMPDIR=/tmp",
-                   fmt::format("SOURCE_DATE_EPOCH={}", options.source_date_epoch)};
-    std::vector<std::string> dpkg{"dpkg", "--force-unsafe-io", "--force-depends"};
-    if (!options.docs) {
-        auto filters = nodoc_dpkg_options();
-        dpkg.insert(dpkg.end(), filters.begin(), filters.end());
-    }
-    auto run_dpkg = [&](std::vector<std::string> args, const std::vector<std::size_t>& packages, const char* step) {
-        std::vector<std::string> argv = dpkg;
-        argv.insert(argv.end(), args.begin(), args.end());
-        for (std::size_t i : packages)
-            if (files[i].parent_path() == packages_dir)
-                argv.push_back("/run/imgbuild/packages/" + files[i].filename().string());
-        auto started = std::chrono::steady_clock::now();
-        auto result = run_sandboxed(sandbox, argv, options.on_output);
-        log::debug("dpkg {}: {:.1f} s", step,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-        if (!result.ok()) {
-            auto failed = failed_packages(result.output);
-            throw InstallError("Failed to install {}: dpkg {} while {}:\n{}",
-                               failed.empty() ? std::string("the packages")
-                                              : fmt::format("{}", fmt::join(failed, ", ")),
-                               result.status(), step, result.tail(30));
-        }
+    // 2. dpkg in the sandbox installs them for real.
+    Dpkg dpkg(root, root, files.front().parent_path(), options);
+    auto paths = [&](const std::vector<std::size_t>& indices) {
+        std::vector<fs::path> chosen;
+        for (std::size_t i : indices) chosen.push_back(files[i]);
+        return chosen;
     };
-    run_dpkg({"--install"}, essential, "installing the Essential packages");
+    dpkg.run({"--install"}, paths(essential), "installing the Essential packages");
     if (!rest.empty()) {
-        run_dpkg({"--unpack"}, rest, "unpacking the other packages");
-        run_dpkg({"--configure", "--pending"}, {}, "configuring the other packages");
+        dpkg.run({"--unpack"}, paths(rest), "unpacking the other packages");
+        dpkg.run({"--configure", "--pending"}, {}, "configuring the other packages");
     }
-    fs::remove(root / "usr/sbin/policy-rc.d");
+    dpkg.finish();
 
     // 3. The root's database must list exactly the lock.
-    std::vector<std::string> half;
-    auto installed = installed_packages(root, half);
-    std::vector<std::string> problems;
-    for (const auto& package : lock.packages) {
-        auto it = installed.find(package.name);
-        if (it == installed.end())
-            problems.push_back(fmt::format("{} {} is not installed", package.name, package.version));
-        else if (it->second != package.version)
-            problems.push_back(fmt::format("{} is installed in version {}, the lock has {}", package.name, it->second,
-                                           package.version));
+    check_database(lock, root);
+    normalize_database(root);
+}
+
+SetChanges set_changes(const std::vector<std::string>& installed, const resolve::Lock& lock) {
+    std::map<std::string, std::string> had; // name:arch → "version checksum"
+    for (const auto& line : installed) {
+        auto words = split_words(line);
+        if (words.size() >= 4) had[words[0] + ":" + words[2]] = words[1] + " " + words[3];
     }
-    for (const auto& [name, version] : installed)
-        if (!lock.find(name)) problems.push_back(fmt::format("{} {} is installed but not in the lock", name, version));
-    for (const auto& entry : half) problems.push_back(fmt::format("{} is not fully installed", entry));
-    if (!problems.empty())
-        throw InstallError("Failed to install: the root's package database differs from the lock:\n  {}",
-                           fmt::join(problems, "\n  "));
+    SetChanges changes;
+    std::set<std::string> wanted;
+    for (std::size_t i = 0; i < lock.packages.size(); ++i) {
+        const auto& package = lock.packages[i];
+        std::string key = package.name + ":" + package.arch;
+        wanted.insert(key);
+        auto it = had.find(key);
+        if (it == had.end() || it->second != package.version + " " + package.checksum.str())
+            changes.unpacked.push_back(i);
+    }
+    for (const auto& [key, version] : had)
+        if (!wanted.contains(key)) changes.removed.push_back(key.substr(0, key.find(':')));
+    return changes;
+}
+
+void upgrade_debs(const resolve::Lock& lock, const std::vector<fs::path>& fetched, const fs::path& root,
+                  const InstallOptions& options) {
+    std::vector<fs::path> files;
+    if (!fetched.empty()) {
+        fs::path cache =
+            options.deb_cache.empty() ? fetched.front().parent_path().parent_path() / "debs" : options.deb_cache;
+        files = uncompressed_debs(fetched, cache, options.parallel);
+    }
+    // A root shared with the tree cache: dpkg replaces the files it installs (it writes a new file and
+    // renames it over), but a maintainer script may write into one; they all see a copy-on-write view.
+    std::optional<CopyOnWriteView> view;
+    if (options.shared_files) view.emplace(root, fs::path(root.string() + ".view"), "dpkg upgrading the root");
+    {
+        Dpkg dpkg(root, view ? view->path() : root, files.empty() ? root : files.front().parent_path(), options);
+        if (!files.empty()) {
+            dpkg.run({"--unpack"}, files, "unpacking the new and changed packages");
+            dpkg.run({"--configure", "--pending"}, {}, "configuring them");
+        }
+        dpkg.finish();
+    }
+    check_database(lock, root);
+    normalize_database(root);
 }
 
 } // namespace imgbuild::install

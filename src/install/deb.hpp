@@ -13,6 +13,10 @@ namespace imgbuild::install {
 void install_debs(const resolve::Lock& lock, const std::vector<std::filesystem::path>& files,
                   const std::filesystem::path& root, const InstallOptions& options);
 
+// Unpacks and configures `files` (the lock's new and changed packages) in the installed root.
+void upgrade_debs(const resolve::Lock& lock, const std::vector<std::filesystem::path>& files,
+                  const std::filesystem::path& root, const InstallOptions& options);
+
 // Unpacks the files of a .deb's data.tar under `root`, with merged /usr (./bin → ./usr/bin, …),
 // keeping owners (numeric), modes, times and file capabilities. Paths `keep` rejects are skipped.
 void unpack_deb(const std::filesystem::path& deb, const std::filesystem::path& root,

@@ -7,6 +7,9 @@
 
 #include <chrono>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "deb.hpp"
 #include "imgbuild/core/log.hpp"
 #include "rpm.hpp"
@@ -36,6 +39,29 @@ InstallResult install(const resolve::Lock& lock, const std::vector<std::filesyst
     InstallResult result{lock.packages.size(),
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
     log::debug("installed {} packages in {:.1f} s", result.packages, result.seconds);
+    return result;
+}
+
+InstallResult upgrade(const resolve::Lock& lock, const SetChanges& changes,
+                      const std::vector<std::filesystem::path>& files, const std::filesystem::path& root,
+                      const InstallOptions& options) {
+    if (::geteuid() != 0)
+        throw UsageError("Failed to upgrade the installed packages: dpkg needs root; run imgbuild as root");
+    if (lock.format != "deb")
+        throw InstallError("Failed to upgrade the installed packages: only Debian roots are upgraded in place");
+    if (!changes.removed.empty())
+        throw InstallError("Failed to upgrade the installed packages: {} would be removed, and what their scripts "
+                           "made (users, state) would stay; install the set afresh",
+                           fmt::format("{}", fmt::join(changes.removed, ", ")));
+    if (files.size() != changes.unpacked.size())
+        throw InstallError("Failed to upgrade the installed packages: {} packages change, {} files were fetched",
+                           changes.unpacked.size(), files.size());
+    auto start = std::chrono::steady_clock::now();
+    upgrade_debs(lock, files, root, options);
+    InstallResult result{lock.packages.size(),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+    log::debug("upgraded the installed set ({} removed, {} unpacked) in {:.1f} s", changes.removed.size(),
+               changes.unpacked.size(), result.seconds);
     return result;
 }
 

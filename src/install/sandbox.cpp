@@ -80,4 +80,22 @@ ProcessResult run_sandboxed(const Sandbox& sandbox, const std::vector<std::strin
     return run_process(options);
 }
 
+CopyOnWriteView::CopyOnWriteView(const fs::path& root, fs::path mount, std::string_view purpose)
+    : m_mount(std::move(mount)) {
+    if (find_program("rofiles-fuse").empty())
+        throw Error("Failed to {}: rofiles-fuse (Debian's ostree package) is missing, and the root's files are "
+                    "shared with the cache",
+                    purpose);
+    fs::create_directories(m_mount);
+    run_checked<Error>(ProcessOptions{{"rofiles-fuse", "--copyup", root.string(), m_mount.string()}},
+                       fmt::format("show the root copy-on-write to {}", purpose));
+}
+
+CopyOnWriteView::~CopyOnWriteView() {
+    auto result = run_process(ProcessOptions{{"umount", m_mount.string()}});
+    if (!result.ok()) log::warn("could not unmount {}: {}", m_mount.string(), result.tail());
+    std::error_code ec;
+    fs::remove(m_mount, ec);
+}
+
 } // namespace imgbuild::install

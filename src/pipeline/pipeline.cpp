@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 #include <future>
+#include <optional>
 #include <regex>
 
 #include <fmt/format.h>
@@ -80,7 +81,7 @@ void note(const Context& context, std::string stage, std::string action, std::st
 // neighbouring builds share nearly all objects, so each one more costs little disk.
 constexpr std::size_t installed_sets_kept = 4;
 // Bump when the install stage makes other trees from the same inputs.
-constexpr int install_cache_version = 1;
+constexpr int install_cache_version = 2;
 
 } // namespace
 
@@ -140,8 +141,11 @@ std::string build_inputs_digest(const recipe::Recipe& recipe, const resolve::Loc
     return "sha256:" + sha256_hex(build_inputs(recipe, lock).dump());
 }
 
-std::string install_key(const resolve::Lock& lock, const install::InstallOptions& options) {
-    // The lock's repository dates (SOURCE_DATE_EPOCH) are left out, as from the build's inputs digest.
+namespace {
+
+// What the install reads besides the packages. The lock's repository dates (SOURCE_DATE_EPOCH) are
+// left out, as from the build's inputs digest.
+json install_settings(const resolve::Lock& lock, const install::InstallOptions& options) {
     json inputs = {{"version", install_cache_version},
                    {"imgbuild", fmt::format("{} {}", version, git_revision)},
                    {"format", lock.format},
@@ -151,9 +155,84 @@ std::string install_key(const resolve::Lock& lock, const install::InstallOptions
                    {"rpm-signatures", options.rpm_require_signatures},
                    {"rpm-keys", json::array()}};
     for (const auto& key : options.rpm_keys) inputs["rpm-keys"].push_back(sha256_hex(read_file(key)));
+    return inputs;
+}
+
+} // namespace
+
+std::string install_key(const resolve::Lock& lock, const install::InstallOptions& options) {
+    json inputs = install_settings(lock, options);
     inputs["packages"] = package_lines(lock);
     return sha256_hex(inputs.dump());
 }
+
+namespace {
+
+// The cached set nearest the lock (the fewest packages to add or change, none to remove) among those
+// installed with the same settings, checked out into `partial` and upgraded to the lock by the root's
+// dpkg, the way a node upgrades. False, with `partial` gone, when no set is near enough (a fresh install
+// is then about as fast and starts clean) or the upgrade failed.
+bool upgrade_nearest_set(const resolve::Lock& lock, const install::InstallOptions& options, const fs::path& cache_repo,
+                         const fs::path& partial, commit::CheckoutMode mode, const Context& context) {
+    if (lock.format != "deb") return false;
+    std::string settings = sha256_hex(install_settings(lock, options).dump());
+    std::optional<commit::CachedTree> nearest;
+    json nearest_lines;
+    install::SetChanges changes;
+    for (auto& tree : commit::cached_trees(cache_repo, "install")) {
+        auto recorded = tree.metadata.find("imgbuild.install.settings");
+        auto packages = tree.metadata.find("imgbuild.install.packages");
+        if (recorded == tree.metadata.end() || recorded->second != settings || packages == tree.metadata.end())
+            continue;
+        json lines = json::parse(packages->second, nullptr, false);
+        if (!lines.is_array()) continue;
+        auto candidate = install::set_changes(lines.get<std::vector<std::string>>(), lock);
+        if (!candidate.removed.empty()) continue;
+        if (!nearest || candidate.size() < changes.size()) {
+            nearest = std::move(tree);
+            nearest_lines = std::move(lines);
+            changes = std::move(candidate);
+        }
+    }
+    if (!nearest || changes.size() == 0 || changes.size() > std::max<std::size_t>(8, lock.packages.size() / 5))
+        return false;
+    std::string base = nearest->ref.substr(nearest->ref.rfind('/') + 1, 12);
+    std::string what = compare_inputs({{"recipe", json::object()}, {"packages", nearest_lines}},
+                                      {{"recipe", json::object()}, {"packages", package_lines(lock)}})
+                           .describe_packages();
+    log::info("upgrading the cached set {}: {}", base, what);
+    try {
+        {
+            ScopedTimer timer("install: check out the nearest cached set");
+            if (!commit::checkout_cached(cache_repo, nearest->ref, partial, mode)) return false;
+        }
+        resolve::Lock changed = lock;
+        changed.packages.clear();
+        for (std::size_t i : changes.unpacked) changed.packages.push_back(lock.packages[i]);
+        std::vector<fs::path> files;
+        if (!changed.packages.empty()) {
+            auto fetched = fetch_packages(changed, context);
+            files = std::move(fetched.files);
+            note(context, "fetch", "ran",
+                 fmt::format("{} changed packages: {} downloaded, {} from the cache", changed.packages.size(),
+                             fetched.downloaded, fetched.cached));
+        }
+        ScopedTimer timer("install: upgrade");
+        auto upgrade_options = options;
+        upgrade_options.shared_files = mode == commit::CheckoutMode::hardlinks;
+        auto result = install::upgrade(lock, changes, files, partial, upgrade_options);
+        log::info("upgraded the installed set in {:.1f} s ({} removed, {} unpacked)", result.seconds,
+                  changes.removed.size(), changes.unpacked.size());
+    } catch (const install::InstallError& e) {
+        log::warn("upgrading the cached set {} failed, so every package is installed afresh: {}", base, e.what());
+        fs::remove_all(partial);
+        return false;
+    }
+    note(context, "install", "upgraded", fmt::format("the cached set {} by dpkg: {}", base, what));
+    return true;
+}
+
+} // namespace
 
 std::string ref_of(const recipe::Recipe& recipe) {
     const json& document = recipe.json();
@@ -200,23 +279,28 @@ customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const reso
         note(context, "install", "reused",
              fmt::format("the set {} of {} packages", key.substr(0, 12), lock.packages.size()));
     } else {
-        // Every package verified in the cache before anything is installed.
-        auto fetched = fetch_packages(lock, context);
-        note(context, "fetch", "ran",
-             fmt::format("{} downloaded, {} from the cache", fetched.downloaded, fetched.cached));
-        fs::create_directories(partial);
-        {
-            ScopedTimer timer("install");
-            auto result = install::install(lock, fetched.files, partial, options);
-            log::info("installed {} packages in {:.1f} s", result.packages, result.seconds);
+        if (!upgrade_nearest_set(lock, options, cache_repo, partial, mode, context)) {
+            // Every package verified in the cache before anything is installed.
+            auto fetched = fetch_packages(lock, context);
+            note(context, "fetch", "ran",
+                 fmt::format("{} downloaded, {} from the cache", fetched.downloaded, fetched.cached));
+            fs::create_directories(partial);
+            {
+                ScopedTimer timer("install");
+                auto result = install::install(lock, fetched.files, partial, options);
+                log::info("installed {} packages in {:.1f} s", result.packages, result.seconds);
+            }
+            std::string why = changes && !changes->first ? changes->describe({"docs", "repos"}, false) : "";
+            note(context, "install", "built", why.empty() ? "the set is not in the cache" : why);
         }
-        std::string why = changes && !changes->first ? changes->describe({"docs", "repos"}, false) : "";
-        note(context, "install", "built", why.empty() ? "the set is not in the cache" : why);
         try {
             // Shared: the root's files become the cache's objects (the commit then knows them by
-            // their inodes); else the cache gets copies and the root stays the caller's.
+            // their inodes); else the cache gets copies and the root stays the caller's. The set's
+            // settings and packages are recorded for upgrading it to a later lock.
             ScopedTimer timer("install: into the tree cache");
-            commit::store_cached(cache_repo, cached_ref, partial, context.jobs, installed_sets_kept, shared);
+            commit::store_cached(cache_repo, cached_ref, partial, context.jobs, installed_sets_kept, shared,
+                                 {{"imgbuild.install.settings", sha256_hex(install_settings(lock, options).dump())},
+                                  {"imgbuild.install.packages", package_lines(lock).dump()}});
         } catch (const Error& e) {
             log::warn("the installed packages are not cached: {}", e.what());
         }
@@ -230,7 +314,7 @@ customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const reso
         customize_options.source_date_epoch = lock.source_date_epoch;
         customize_options.on_output = [](std::string_view line) { log::debug("| {}", line); };
         customize_options.shared_files = shared;
-        customized = customize::customize(recipe, lock, partial, customize_options);
+        customized = customize::customize(recipe, partial, customize_options);
         log::info("customized the root{}{}", customized.kernel_version.empty() ? "" : " for kernel ",
                   customized.kernel_version);
         note(context, "customize", "ran", "the recipe's tuning, on every build");

@@ -7,8 +7,10 @@
 
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/recipe/apt_sources.hpp"
@@ -99,6 +101,70 @@ TEST(DebianCommit, DefaultRecipeCommitsABootableTunedTree) {
     EXPECT_EQ(again.exit_code, 0) << again.err;
     EXPECT_EQ(again.out, checksum + "\n");
     EXPECT_NE(again.err.find("unchanged"), std::string::npos) << again.err;
+}
+
+// A package upgraded between two builds: the installed set is the previous build's, upgraded by dpkg,
+// and the initramfs is reused (libexpat1 changes no path and nothing dracut copies). The initramfs
+// does not name the build's version (that would make it new with every build); os-release does.
+TEST(DebianCommit, AnUpgradedPackageUpgradesTheCachedSetAndReusesTheInitramfs) {
+    if (auto reason = skip_reason(); !reason.empty()) GTEST_SKIP() << reason;
+    TempDir dir;
+    // Another version of libexpat1 than the lock's, from the repositories' package lists.
+    auto listed = run_command({"sh", "-c",
+                               "xz -dc " + (e2e_cache / "metadata").string() +
+                                   "/*Packages.xz | awk '$1==\"Package:\"{n=$2} $1==\"Version:\" && "
+                                   "n==\"libexpat1\"{print $2}' | sort -u"});
+    ASSERT_EQ(listed.exit_code, 0) << listed.err;
+    auto lock =
+        run_imgbuild({"--cache-dir", e2e_cache.string(), "lock", (source_dir / "recipes/debian11-node.yaml").string(),
+                      "-o", (dir.path() / "lock.json").string()});
+    ASSERT_EQ(lock.exit_code, 0) << lock.err;
+    std::string current;
+    auto locked = nlohmann::json::parse(read_file(dir.path() / "lock.json"));
+    for (const auto& package : locked.at("packages"))
+        if (package.at("name") == "libexpat1") current = package.at("version").get<std::string>();
+    ASSERT_FALSE(current.empty()) << "libexpat1 is in the default lock";
+    std::string other;
+    std::istringstream versions(listed.out);
+    for (std::string version; std::getline(versions, version);)
+        if (!version.empty() && version != current) other = version;
+    if (other.empty()) GTEST_SKIP() << "skipped: the mirror has only one libexpat1";
+
+    auto build = [&](const std::string& pin) {
+        dir.write("node.yaml", "include: [" + (source_dir / "recipes/debian11-node.yaml").string() +
+                                   "]\npackages: [less" + pin + "]\n");
+        return run_imgbuild({"--cache-dir", e2e_cache.string(), "commit", "node.yaml", "--repo", "repo"}, dir.path());
+    };
+    auto first = build(", 'libexpat1 = " + other + "'");
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    auto second = build("");
+    ASSERT_EQ(second.exit_code, 0) << second.err;
+    EXPECT_NE(second.err.find(": 1 package (libexpat1 " + other + " → " + current + ")"), std::string::npos)
+        << second.err;
+    EXPECT_NE(second.err.find("upgraded the installed set in"), std::string::npos) << second.err;
+    EXPECT_NE(second.err.find("initramfs for 5.10"), std::string::npos) << second.err;
+    EXPECT_NE(second.err.find("from the cache"), std::string::npos) << second.err;
+    EXPECT_EQ(second.err.find("building the initramfs"), std::string::npos) << second.err;
+
+    auto show = [&](const std::string& path) {
+        return run_command({"ostree", "--repo=" + (dir.path() / "repo").string(), "cat", ref, path}).out;
+    };
+    std::string status = show("/usr/lib/sysimage/dpkg/status");
+    EXPECT_NE(status.find("Package: libexpat1\nStatus: install ok installed"), std::string::npos);
+    EXPECT_NE(show("/usr/lib/os-release").find("IMAGE_VERSION="), std::string::npos);
+    std::string kver = run_command({"ostree", "--repo=" + (dir.path() / "repo").string(), "show", ref,
+                                    "--print-metadata-key=ostree.linux"})
+                           .out;
+    ASSERT_GT(kver.size(), 3u);
+    write_file_atomic(dir.path() / "initramfs.img",
+                      show("/usr/lib/modules/" + kver.substr(1, kver.size() - 3) + "/initramfs.img"));
+    auto release = run_command({"lsinitrd", "-f", "usr/lib/initrd-release", (dir.path() / "initramfs.img").string()});
+    if (release.exit_code == 127) {
+        ADD_FAILURE() << "lsinitrd (dracut) is not installed on the host";
+    } else {
+        EXPECT_NE(release.out.find("IMAGE_ID=\"debian11-node\""), std::string::npos) << release.out;
+        EXPECT_EQ(release.out.find("IMAGE_VERSION"), std::string::npos) << release.out;
+    }
 }
 
 TEST(DebianCommit, UsersScriptsAndMinimisation) {

@@ -359,7 +359,7 @@ TEST_F(CommitTest, TheInstalledSetIsCachedAndScriptsCannotChangeTheCache) {
     EXPECT_NE(mode.find("-00644"), std::string::npos) << mode;
 }
 
-TEST_F(CommitTest, AnotherPackageSetIsInstalledAndCachedBesideTheFirst) {
+TEST_F(CommitTest, AnotherPackageSetIsMadeAndCachedBesideTheFirst) {
     recipe();
     commit();
     std::string text = read_file(dir.path() / "fx.yaml");
@@ -367,10 +367,64 @@ TEST_F(CommitTest, AnotherPackageSetIsInstalledAndCachedBesideTheFirst) {
                                             "packages: [base-files, app, scripted,"));
     auto second = imgbuild({"commit", "fx.yaml", "--repo", "repo"});
     ASSERT_EQ(second.exit_code, 0) << second.err;
-    EXPECT_TRUE(std::regex_search(second.err, std::regex("installed [0-9]+ packages in"))) << second.err;
+    EXPECT_TRUE(std::regex_search(second.err, std::regex("upgraded the installed set in .* 1 unpacked"))) << second.err;
     auto refs =
         run_command({"ostree", "--repo=" + (dir.path() / "cache/ostree").string(), "refs", "imgbuild/cache/install"});
     EXPECT_EQ(std::count(refs.out.begin(), refs.out.end(), '\n'), 2) << refs.out;
+}
+
+// A lock near a cached set (here: one package in a newer version from another repository, one more
+// package whose script adds a system user) upgrades that set with dpkg instead of installing every
+// package, and the tree is the one a fresh install of the lock gives. A lock that would remove a
+// package from every cached set is installed afresh.
+TEST_F(CommitTest, ANearLockUpgradesTheCachedSetToTheTreeAFreshInstallGives) {
+    recipe();
+    const std::string original = read_file(dir.path() / "fx.yaml");
+    // The fixture-updates repository too, for libfoo 3.0.
+    const std::string updates = "  - {name: updates, type: deb, url: 'file://" + (fixtures / "deb").string() +
+                                "', suite: fixture-updates, keyring: " + (fixtures / "keys/test.gpg").string() + "}\n";
+    auto with = [&](const std::string& listed) {
+        dir.write("fx.yaml",
+                  std::regex_replace(original, std::regex("packages: \\[base-files, app, linux-image-fixture"),
+                                     updates + "packages: [" + listed));
+    };
+    // One version for every build: the trees compared differ in nothing else.
+    auto commit_into = [&](const std::string& repo, const std::string& cache) {
+        return run_imgbuild(
+            {"--cache-dir", (dir.path() / cache).string(), "--set", "version=1", "commit", "fx.yaml", "--repo", repo},
+            dir.path(), {{"SOURCE_DATE_EPOCH", "1700000000"}});
+    };
+    with("base-files, app, linux-image-fixture, 'libfoo = 2.0'");
+    ASSERT_EQ(commit_into("repo", "cache").exit_code, 0);
+    with("base-files, app, linux-image-fixture, 'libfoo = 3.0', scripted");
+    auto upgraded = commit_into("repo", "cache");
+    ASSERT_EQ(upgraded.exit_code, 0) << upgraded.err;
+    EXPECT_TRUE(std::regex_search(upgraded.err, std::regex("upgrading the cached set [0-9a-f]{12}: 2 packages "
+                                                           "\\(libfoo 2.0 → 3.0, \\+scripted 1.0\\)")))
+        << upgraded.err;
+    EXPECT_TRUE(std::regex_search(upgraded.err, std::regex("upgraded the installed set in .*0 removed, 2 unpacked")))
+        << upgraded.err;
+    EXPECT_EQ(cat("/usr/share/fixture/libfoo"), "libfoo 3.0\n");
+    EXPECT_NE(cat("/usr/etc/passwd").find("fixtured:"), std::string::npos) << "scripted's postinst ran";
+    EXPECT_EQ(ls("/usr/lib/sysimage/dpkg/status-old"), "") << "no backups of dpkg's database";
+
+    // The same lock installed afresh (another cache): the same tree.
+    auto fresh = commit_into("fresh", "fresh-cache");
+    ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+    EXPECT_TRUE(std::regex_search(fresh.err, std::regex("installed [0-9]+ packages in"))) << fresh.err;
+    std::string fresh_commit = fresh.out.substr(0, fresh.out.find('\n'));
+    ASSERT_EQ(ostree({"pull-local", (dir.path() / "fresh").string(), fresh_commit}).exit_code, 0);
+    auto diff = ostree({"diff", ref, fresh_commit});
+    EXPECT_EQ(diff.exit_code, 0) << diff.err;
+    EXPECT_EQ(diff.out, "") << "the upgraded tree differs from a fresh install's";
+
+    // Without app, which both cached sets have: a fresh install, not an upgrade.
+    with("base-files, linux-image-fixture, 'libfoo = 3.0', scripted");
+    auto removed = commit_into("repo", "cache");
+    ASSERT_EQ(removed.exit_code, 0) << removed.err;
+    EXPECT_TRUE(std::regex_search(removed.err, std::regex("installed [0-9]+ packages in"))) << removed.err;
+    EXPECT_EQ(removed.err.find("upgrad"), std::string::npos) << removed.err;
+    EXPECT_EQ(ls("/usr/share/fixture/app"), "");
 }
 
 TEST_F(CommitTest, TheCacheKeepsTheFourMostRecentlyUsedSets) {
@@ -396,7 +450,7 @@ TEST_F(CommitTest, TheCacheKeepsTheFourMostRecentlyUsedSets) {
     EXPECT_EQ(std::count(refs.out.begin(), refs.out.end(), '\n'), 4) << refs.out;
     // app-extras' set was used least recently: it went; scripted's (used again) stayed.
     EXPECT_TRUE(std::regex_search(with("scripted"), std::regex("installed [0-9]+ packages from the cache")));
-    EXPECT_TRUE(std::regex_search(with("app-extras"), std::regex("installed [0-9]+ packages in")));
+    EXPECT_TRUE(std::regex_search(with("app-extras"), std::regex("upgraded the installed set in")));
     auto fsck = run_command({"ostree", "--repo=" + (dir.path() / "cache/ostree").string(), "fsck"});
     EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
 }

@@ -203,15 +203,17 @@ TEST_F(ImageTest, ExplainSaysPerStageWhatWasReusedAndWhatChanged) {
         << sysctl.err;
     EXPECT_TRUE(std::regex_search(sysctl.err, std::regex("\nimage +built +a new commit\n"))) << sysctl.err;
 
-    // Another package: the lock's change is named, and the set is installed again.
+    // Another package: the lock's change is named, and the cached set is upgraded with it.
     std::string text = read_file(dir.path() / "fx.yaml");
     dir.write("fx.yaml", std::regex_replace(text, std::regex("packages: \\[base-files, app,"),
                                             "packages: [base-files, app, scripted,"));
     auto package = imgbuild({"build", "--explain", "fx.yaml", "-o", "out"});
     ASSERT_EQ(package.exit_code, 0) << package.err;
     EXPECT_TRUE(
-        std::regex_search(package.err, std::regex("\ninstall +built +changed: 1 package \\(\\+scripted [^)]+\\)\n")))
+        std::regex_search(package.err, std::regex("\ninstall +upgraded +the cached set [0-9a-f]{12} by dpkg: 1 package "
+                                                  "\\(\\+scripted [^)]+\\)\n")))
         << package.err;
+    EXPECT_TRUE(std::regex_search(package.err, std::regex("\nfetch +ran +1 changed packages: "))) << package.err;
     EXPECT_TRUE(std::regex_search(
         package.err,
         std::regex("\nresolve +ran +[0-9]+ packages, changed since the last build: 1 package \\(\\+scripted")))

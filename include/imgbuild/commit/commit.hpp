@@ -109,7 +109,18 @@ bool checkout_cached(const std::filesystem::path& build_repo, const std::string&
 // the `keep` most recently used (their objects go at the next commit's prune). With `adopt`, the
 // root's files become the repository's objects (hardlinks, no copies): the root is then what a
 // checkout by hardlinks would give, with its rules.
+// `metadata`: strings recorded with the tree (what it was made from), read back by cached_trees.
 void store_cached(const std::filesystem::path& build_repo, const std::string& ref, const std::filesystem::path& root,
-                  unsigned parallel, std::size_t keep, bool adopt = false);
+                  unsigned parallel, std::size_t keep, bool adopt = false,
+                  const std::map<std::string, std::string>& metadata = {});
+
+struct CachedTree {
+    std::string ref;
+    std::string checksum;
+    std::map<std::string, std::string> metadata;
+};
+
+// The cached trees of refs `imgbuild/cache/KIND/*`, most recently used first.
+std::vector<CachedTree> cached_trees(const std::filesystem::path& build_repo, const std::string& kind);
 
 } // namespace imgbuild::commit

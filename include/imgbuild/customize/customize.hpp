@@ -13,7 +13,6 @@
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/customize/kernel.hpp"
 #include "imgbuild/recipe/recipe.hpp"
-#include "imgbuild/resolve/lock.hpp"
 
 namespace imgbuild::customize {
 
@@ -41,7 +40,7 @@ struct CustomizeResult {
     std::vector<std::string> removed; // what minimisation removed
 };
 
-CustomizeResult customize(const recipe::Recipe& recipe, const resolve::Lock& lock, const std::filesystem::path& root,
+CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::path& root,
                           const CustomizeOptions& options);
 
 // Checks the recipe against the root's kernel: its config against kernel.config-require, every

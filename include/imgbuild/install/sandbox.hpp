@@ -41,4 +41,20 @@ ProcessResult run_sandboxed(const Sandbox& sandbox, const std::vector<std::strin
 // The bwrap command line for `argv` (for messages and tests).
 std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vector<std::string>& argv);
 
+// A copy-on-write view of a root whose files are hardlinks of the tree cache, for programs imgbuild
+// does not control (maintainer scripts, postprocess scripts): rofiles-fuse --copyup shows the root at
+// `mount`, and a write into a file with more than one link, or a change of its mode or owner, first
+// copies it. Unmounted (and the mount point removed) when done. `purpose` names the work in errors.
+class CopyOnWriteView {
+public:
+    CopyOnWriteView(const std::filesystem::path& root, std::filesystem::path mount, std::string_view purpose);
+    ~CopyOnWriteView();
+    const std::filesystem::path& path() const { return m_mount; }
+    CopyOnWriteView(const CopyOnWriteView&) = delete;
+    CopyOnWriteView& operator=(const CopyOnWriteView&) = delete;
+
+private:
+    std::filesystem::path m_mount;
+};
+
 } // namespace imgbuild::install
