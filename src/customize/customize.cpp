@@ -30,16 +30,11 @@ CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::p
     write_files(recipe, root);
     copy_overlays(recipe, root);
     apply_users(recipe, root, options);
-    write_sysctl(recipe, root);
-    write_modules_load(recipe, root);
     apply_units(recipe, root, options);
-    // The build's version goes into os-release after the initramfs: dracut copies os-release, and an
-    // initramfs that named the version would be new with every build.
     CustomizeOptions unversioned = options;
     unversioned.version.clear();
     write_os_release(recipe, root, unversioned);
     reset_machine_id(root);
-    run_postprocess(recipe, root, options);
     if (kernel) {
         place_kernel(*kernel, root, options);
         kernel = find_kernel(root); // its files moved
@@ -48,7 +43,13 @@ CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::p
             result.initramfs_built = true;
         }
     }
+    // The tuning and the build's version after the initramfs. dracut copies sysctl.d, modules-load.d
+    // and os-release, and an initramfs with them would be new whenever a value or the version changed;
+    // the initramfs needs none of them (systemd applies the tuning after switching to the root).
+    write_sysctl(recipe, root);
+    write_modules_load(recipe, root);
     write_os_release(recipe, root, options);
+    run_postprocess(recipe, root, options);
     result.removed = minimize(recipe, root);
     ostree_layout(root);
     validate_layout(root);

@@ -180,7 +180,7 @@ void make_root(const fs::path& disk, const DiskLayout& layout, const RootFs& roo
         ScopedTimer timer("disk: mkfs.ext4 -d");
         run_tool({"mkfs.ext4", "-q", "-F", "-L", "root", "-U", root.uuid, "-O", "^orphan_file,^metadata_csum_seed",
                   "-E",
-                  fmt::format("offset={},hash_seed={},root_owner=0:0,lazy_itable_init=0,nodiscard",
+                  fmt::format("offset={},hash_seed={},root_owner=0:0,assume_storage_prezeroed=1,nodiscard",
                               layout.root.offset(), root.hash_seed),
                   "-d", root.tree.string(), disk.string(), fmt::format("{}k", layout.root.bytes() / 1024)},
                  "make the root filesystem", {fmt::format("E2FSPROGS_FAKE_TIME={}", root.epoch)});

@@ -31,20 +31,21 @@ protected:
     }
 
     fs::path recipe(const std::string& extra = "") {
-        return dir.write("fx.yaml", "name: fixture-node\nversion: \"1.{date}.{n}\"\nformat: deb\nrepos:\n"
-                                    "  - {name: fixture, type: deb, url: 'file://" +
-                                        (fixtures / "deb").string() +
-                                        "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string() +
-                                        "}\n"
-                                        "packages: [base-files, app, linux-image-fixture]\n"
-                                        "kernel: {package: linux-image-fixture, args: [quiet]}\n"
-                                        "initramfs: {enabled: false}\n"
-                                        "sysctl: {net.ipv4.ip_forward: 1}\n"
-                                        "ostree:\n"
-                                        "  ref: fixture/x86_64/node\n"
-                                        "  remote: {name: updates, url: 'http://127.0.0.1:8080/repo'}\n"
-                                        "image: {formats: [raw, qcow2], size: 256MiB, platform: [ecs]}\n" +
-                                        extra);
+        return dir.write("fx.yaml",
+                         "name: fixture-node\nversion: \"1.{date}.{n}\"\nformat: deb\nrepos:\n"
+                         "  - {name: fixture, type: deb, url: 'file://" +
+                             (fixtures / "deb").string() +
+                             "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string() +
+                             "}\n"
+                             "packages: [base-files, app, linux-image-fixture]\n"
+                             "kernel: {package: linux-image-fixture, args: [quiet]}\n"
+                             "initramfs: {enabled: false}\n"
+                             "sysctl: {net.ipv4.ip_forward: 1}\n"
+                             "ostree:\n"
+                             "  ref: fixture/x86_64/node\n"
+                             "  remote: {name: updates, url: 'http://127.0.0.1:8080/repo'}\n"
+                             "image: {formats: [raw, qcow2], size: 256MiB, platform: [ecs], compress: zstd}\n" +
+                             extra);
     }
     CommandResult imgbuild(std::vector<std::string> args) {
         args.insert(args.begin(), {"--cache-dir", (dir.path() / "cache").string()});
@@ -138,6 +139,11 @@ TEST_F(ImageTest, BuildMakesABootableHybridDiskAndItsBundle) {
     EXPECT_NE(check.find("No errors were found"), std::string::npos) << check;
     auto qinfo = json::parse(run_ok({"qemu-img", "info", "--output=json", qcow2.string()}));
     EXPECT_EQ(qinfo["format-specific"]["data"]["compat"], "1.1");
+    EXPECT_EQ(qinfo["format-specific"]["data"]["compression-type"], "zstd");
+    EXPECT_EQ(qinfo["cluster-size"], 1 << 20) << "compressed in 1 MiB clusters";
+    EXPECT_NE(run_ok({"qemu-img", "compare", "-f", "raw", "-F", "qcow2", raw.string(), qcow2.string()})
+                  .find("Images are identical"),
+              std::string::npos);
 
     // The SBOM lists the lock.
     auto sbom = json::parse(read_file(build / "sbom.spdx.json"));
