@@ -223,7 +223,8 @@ bool upgrade_nearest_set(const resolve::Lock& lock, const install::InstallOption
         auto result = install::upgrade(lock, changes, files, partial, upgrade_options);
         log::info("upgraded the installed set in {:.1f} s ({} removed, {} unpacked)", result.seconds,
                   changes.removed.size(), changes.unpacked.size());
-    } catch (const install::InstallError& e) {
+    } catch (const Error& e) {
+        // dpkg or a script failed, or the copy-on-write view could not be made: a fresh install may not.
         log::warn("upgrading the cached set {} failed, so every package is installed afresh: {}", base, e.what());
         fs::remove_all(partial);
         return false;
