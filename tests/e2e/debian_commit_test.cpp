@@ -134,9 +134,11 @@ TEST(DebianCommit, AnUpgradedPackageUpgradesTheCachedSetAndReusesTheInitramfs) {
     // from an earlier run, so the first build installs and the second upgrades whenever it runs.
     fs::path cache = dir.path() / "cache";
     fs::create_directories(cache);
-    for (const char* kept : {"packages", "metadata", "repos", "solv", "debs"})
-        if (fs::exists(e2e_cache / kept))
+    for (const char* kept : {"packages", "metadata", "repos", "solv", "debs"}) {
+        if (fs::exists(e2e_cache / kept)) {
             ASSERT_EQ(run_command({"cp", "-al", (e2e_cache / kept).string(), cache.string()}).exit_code, 0) << kept;
+        }
+    }
     auto build = [&](const std::string& pin) {
         dir.write("node.yaml", "include: [" + (source_dir / "recipes/debian11-node.yaml").string() +
                                    "]\npackages: [less" + pin + "]\n");
