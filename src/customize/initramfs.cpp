@@ -194,7 +194,14 @@ bool build_initramfs(const recipe::Recipe& recipe, const Kernel& kernel, const f
         run_in_root(root, argv, "build the initramfs", options);
     }
     fs::permissions(placed, readable);
-    auto files = initramfs_files(root, target);
+    // Cached only when the image can say what it holds (its lsinitrd needs cpio and the decompressor).
+    std::vector<std::string> files;
+    try {
+        files = initramfs_files(root, target);
+    } catch (const CustomizeError& e) {
+        log::warn("the initramfs is not cached: {}", e.what());
+        return false;
+    }
     AtomicFile copy(cache / (content_key(first_key, root, files) + ".img"));
     std::ifstream in(placed, std::ios::binary);
     char buffer[1 << 16];
