@@ -22,6 +22,7 @@
 #include <fmt/ranges.h>
 
 #include "deb_cache.hpp"
+#include "differences.hpp"
 #include "imgbuild/core/deb822.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
@@ -166,17 +167,7 @@ private:
 void check_database(const resolve::Lock& lock, const fs::path& root) {
     std::vector<std::string> half;
     auto installed = installed_packages(root, half);
-    std::vector<std::string> problems;
-    for (const auto& package : lock.packages) {
-        auto it = installed.find(package.name);
-        if (it == installed.end())
-            problems.push_back(fmt::format("{} {} is not installed", package.name, package.version));
-        else if (it->second != package.version)
-            problems.push_back(fmt::format("{} is installed in version {}, the lock has {}", package.name, it->second,
-                                           package.version));
-    }
-    for (const auto& [name, version] : installed)
-        if (!lock.find(name)) problems.push_back(fmt::format("{} {} is installed but not in the lock", name, version));
+    std::vector<std::string> problems = lock_differences(lock, installed);
     for (const auto& entry : half) problems.push_back(fmt::format("{} is not fully installed", entry));
     if (!problems.empty())
         throw InstallError("Failed to install: the root's package database differs from the lock:\n  {}",

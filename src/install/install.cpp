@@ -11,10 +11,28 @@
 #include <fmt/ranges.h>
 
 #include "deb.hpp"
+#include "differences.hpp"
 #include "imgbuild/core/log.hpp"
 #include "rpm.hpp"
 
 namespace imgbuild::install {
+
+std::vector<std::string> lock_differences(const resolve::Lock& lock,
+                                          const std::map<std::string, std::string>& installed) {
+    std::vector<std::string> differences;
+    for (const auto& package : lock.packages) {
+        auto it = installed.find(package.name);
+        if (it == installed.end())
+            differences.push_back(fmt::format("{} {} is not installed", package.name, package.version));
+        else if (it->second != package.version)
+            differences.push_back(fmt::format("{} is installed in version {}, the lock has {}", package.name,
+                                              it->second, package.version));
+    }
+    for (const auto& [name, version] : installed)
+        if (!lock.find(name))
+            differences.push_back(fmt::format("{} {} is installed but not in the lock", name, version));
+    return differences;
+}
 
 InstallResult install(const resolve::Lock& lock, const std::vector<std::filesystem::path>& files,
                       const std::filesystem::path& root, const InstallOptions& options) {

@@ -29,6 +29,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "differences.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/install/sandbox.hpp"
@@ -302,17 +303,7 @@ void install_rpms(const resolve::Lock& lock, const std::vector<fs::path>& files,
         throw InstallError("Failed to install the rpm packages: the transaction {}:\n{}", result.status(),
                            shown.tail(30));
     }
-    std::vector<std::string> differences;
-    for (const auto& package : lock.packages) {
-        auto it = installed.find(package.name);
-        if (it == installed.end())
-            differences.push_back(fmt::format("{} {} is not installed", package.name, package.version));
-        else if (it->second != package.version)
-            differences.push_back(fmt::format("{} is installed in version {}, the lock has {}", package.name,
-                                              it->second, package.version));
-    }
-    for (const auto& [name, evr] : installed)
-        if (!lock.find(name)) differences.push_back(fmt::format("{} {} is installed but not in the lock", name, evr));
+    auto differences = lock_differences(lock, installed);
     if (!differences.empty())
         throw InstallError("Failed to install: the root's rpm database differs from the lock:\n  {}",
                            fmt::join(differences, "\n  "));
