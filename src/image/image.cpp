@@ -4,12 +4,22 @@
 
 #include "imgbuild/image/image.hpp"
 
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <future>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -25,6 +35,7 @@
 #include "imgbuild/core/timer.hpp"
 #include "imgbuild/image/sbom.hpp"
 #include "imgbuild/resolve/lock.hpp"
+#include "qcow2.hpp"
 
 namespace imgbuild::image {
 namespace {
@@ -94,6 +105,84 @@ std::uint64_t allocated_bytes(const fs::path& file) {
     return ::stat(file.c_str(), &info) == 0 ? static_cast<std::uint64_t>(info.st_blocks) * 512 : 0;
 }
 
+// Where the disk is made: a file in /dev/shm when it is a tmpfs with room for the whole disk and the
+// machine has that much memory available and 1 GiB more; else nothing (the caller's filesystem).
+// Files of imgbuild processes that are gone are removed first.
+fs::path scratch_disk(std::uint64_t size) {
+    const fs::path dir = "/dev/shm";
+    struct statfs filesystem {};
+    if (::statfs(dir.c_str(), &filesystem) != 0 || filesystem.f_type != TMPFS_MAGIC) return {};
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        std::string file = entry.path().filename().string();
+        if (!file.starts_with("imgbuild-") || !file.ends_with("-disk.raw")) continue;
+        int pid = 0;
+        std::from_chars(file.data() + 9, file.data() + file.size(), pid);
+        if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+    }
+    struct statvfs space {};
+    if (::statvfs(dir.c_str(), &space) != 0) return {};
+    std::uint64_t room = static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize;
+    std::uint64_t available = 0;
+    std::ifstream meminfo("/proc/meminfo");
+    for (std::string key; meminfo >> key;) {
+        std::uint64_t kib = 0;
+        meminfo >> kib;
+        if (key == "MemAvailable:") available = kib * 1024;
+        meminfo.ignore(64, '\n');
+    }
+    if (room < size || available < size + (1ull << 30)) return {};
+    return dir / fmt::format("imgbuild-{}-disk.raw", ::getpid());
+}
+
+// Copies the data of sparse file `from` into `out` (an empty file) at the same offsets, leaving holes.
+void copy_sparse(const fs::path& from, int out, const fs::path& out_name, std::uint64_t size) {
+    int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) throw ImageError("Failed to open '{}': {}", from.string(), std::strerror(errno));
+    struct Close {
+        int fd;
+        ~Close() { ::close(fd); }
+    } close{in};
+    auto fail = [&](const char* what) {
+        throw ImageError("Failed to copy '{}' to '{}': {}: {}", from.string(), out_name.string(), what,
+                         std::strerror(errno));
+    };
+    std::string buffer;
+    bool kernel_copy = true;
+    off_t at = 0;
+    while (static_cast<std::uint64_t>(at) < size) {
+        off_t data = ::lseek(in, at, SEEK_DATA);
+        if (data < 0 && errno == ENXIO) break;
+        if (data < 0) fail("seek");
+        off_t hole = ::lseek(in, data, SEEK_HOLE);
+        if (hole < 0) fail("seek");
+        loff_t source = data, target = data;
+        while (source < hole) {
+            auto length = static_cast<std::size_t>(hole - source);
+            ssize_t n = -1;
+            if (kernel_copy) {
+                n = ::copy_file_range(in, &source, out, &target, length, 0);
+                if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+                    kernel_copy = false;
+                    continue;
+                }
+            } else {
+                buffer.resize(std::min<std::size_t>(length, 1 << 20));
+                n = ::pread(in, buffer.data(), buffer.size(), source);
+                if (n > 0 && ::pwrite(out, buffer.data(), static_cast<std::size_t>(n), target) != n) fail("write");
+                if (n > 0) {
+                    source += n;
+                    target += n;
+                }
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) fail("copy");
+            if (n == 0) break;
+        }
+        at = hole;
+    }
+    if (::ftruncate(out, static_cast<off_t>(size)) != 0) fail("size");
+}
 } // namespace
 
 ImageResult make_image(const ImageOptions& options) {
@@ -142,10 +231,14 @@ ImageResult make_image(const ImageOptions& options) {
     auto kernel_version = info.metadata.count("ostree.linux") ? info.metadata["ostree.linux"] : "";
     std::int64_t epoch = info.timestamp;
 
-    // Every identifier from the commit and the disk's shape: the same commit, the same bytes.
+    // Every identifier from the commit and the disk's shape: the same commit, the same bytes. The root
+    // filesystem's UUID and hash seed are the image's (its name and size), the same from build to
+    // build: every inode and directory block carries a checksum seeded by the UUID, so consecutive
+    // builds' filesystems then differ only where their trees do, and their qcow2s share clusters.
     std::string seed = fmt::format("{}\n{}\n{}", info.checksum, name, size);
     auto layout = plan_disk(size, seed);
-    RootFs root{{}, derived_uuid(seed, "root-fs"), derived_uuid(seed, "root-fs-hash"), epoch};
+    std::string image_seed = fmt::format("{}\n{}", name, size);
+    RootFs root{{}, derived_uuid(image_seed, "root-fs"), derived_uuid(image_seed, "root-fs-hash"), epoch};
 
     std::vector<std::string> kargs = {"root=UUID=" + root.uuid, "rw"};
     for (const auto& arg : strings_of(config.value("kernel-args", json()), {})) kargs.push_back(arg);
@@ -172,6 +265,8 @@ ImageResult make_image(const ImageOptions& options) {
         const auto& remote = config["remote"];
         spec.remote = Remote{remote.value("name", "origin"), remote.value("url", ""), remote.value("ed25519-key", "")};
     }
+    // GRUB's core images need only the root's UUID: made while the commit deploys.
+    auto core_images = std::async(std::launch::async, [&] { return make_core_images(work, root.uuid); });
     stages.run("deploy", [&] { deploy(spec); });
     fs::path deployment = root.tree / "ostree/deploy" / name / "deploy" / (info.checksum + ".0");
     if (!spec.remote) log::warn("the recipe has no ostree.remote: nodes of this image have nowhere to upgrade from");
@@ -180,70 +275,112 @@ ImageResult make_image(const ImageOptions& options) {
     GrubSettings grub{root.uuid, true, 1};
     CoreImages core = stages.run("grub", [&] {
         install_grub_files(root.tree, grub);
-        return make_core_images(work, root.uuid);
+        return core_images.get();
     });
 
-    // 3. The raw disk: partitions, ESP, root filesystem, BIOS boot code.
+    // 3. The raw disk: partitions, ESP, root filesystem, BIOS boot code. It is made in memory (tmpfs)
+    // when it fits: mke2fs writes it in 4 KiB pieces, which costs a disk-backed filesystem twice the
+    // time. The raw artifact is then a sparse copy of it.
     std::string stem = name + "-" + (info.version.empty() ? info.checksum.substr(0, 12) : info.version);
+    bool want_raw = contains(formats, "raw");
     fs::path raw = options.outdir / (stem + ".raw");
-    AtomicFile raw_file(raw);
-    stages.run("disk", [&] {
-        if (::ftruncate(raw_file.fd(), static_cast<off_t>(layout.size)) != 0)
-            throw ImageError("Failed to size '{}': {}", raw_file.temp_path().string(), std::strerror(errno));
-        write_partition_table(raw_file.temp_path(), layout);
-        if (contains(boot, "uefi")) make_esp(raw_file.temp_path(), layout, core.efi, seed, epoch);
-        make_root(raw_file.temp_path(), layout, root);
-        if (contains(boot, "bios")) install_bios_boot(raw_file.temp_path(), layout, core.boot_img, core.bios);
-    });
-    std::uint64_t rootfs_size = tree_bytes(deployment);
-
-    // The raw image's checksum while qemu-img converts it (both only read it).
-    std::future<Checksum> raw_sum;
-    if (contains(formats, "raw"))
-        raw_sum = std::async(std::launch::async,
-                             [path = raw_file.temp_path()] { return checksum_file(path, DigestType::sha256); });
-
-    // 4. qcow2 (compat 1.1), compressed when the recipe asks.
-    std::optional<AtomicFile> qcow2_file;
-    if (contains(formats, "qcow2")) {
-        fs::path qcow2 = options.outdir / (stem + ".qcow2");
-        qcow2_file.emplace(qcow2);
-        stages.run("qcow2", [&] {
-            std::string opts = "compat=1.1";
-            std::vector<std::string> argv = {"qemu-img", "convert", "-f", "raw", "-O", "qcow2"};
-            // Compressed: 1 MiB clusters. qemu-img compresses cluster by cluster on one core (in
-            // order, so the file is the same bytes every time); larger clusters cost less per byte
-            // (the default recipe's disk: 2.2 s instead of 3.2 s, and 5 % smaller).
-            if (compress != "none") {
-                argv.push_back("-c");
-                opts += ",cluster_size=1M,compression_type=" + compress;
-            }
-            argv.insert(argv.end(), {"-o", opts, raw_file.temp_path().string(), qcow2_file->temp_path().string()});
-            run_tool(argv, "convert the disk to qcow2");
-        });
+    std::optional<AtomicFile> raw_file;
+    if (want_raw) raw_file.emplace(raw);
+    fs::path scratch = scratch_disk(layout.size);
+    if (scratch.empty() && !want_raw) scratch = work / "disk.raw";
+    RemoveOnExit remove_scratch{scratch};
+    fs::path disk = scratch.empty() ? raw_file->temp_path() : scratch;
+    if (!scratch.empty()) {
+        int fd = ::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) throw ImageError("Failed to create '{}': {}", scratch.string(), std::strerror(errno));
+        ::close(fd);
     }
-    stages.run("checksums", [&] {
-        if (raw_sum.valid())
-            result.artifacts.push_back(
-                Artifact{"raw", raw, layout.size, allocated_bytes(raw_file.temp_path()), raw_sum.get().hex});
-        if (qcow2_file) {
-            const fs::path& written = qcow2_file->temp_path();
-            result.artifacts.push_back(Artifact{"qcow2", qcow2_file->path(), fs::file_size(written),
-                                                allocated_bytes(written),
-                                                checksum_file(written, DigestType::sha256).hex});
-        }
+    log::debug("image: the disk is made in {}", disk.string());
+    stages.run("disk", [&] {
+        if (::truncate(disk.c_str(), static_cast<off_t>(layout.size)) != 0)
+            throw ImageError("Failed to size '{}': {}", disk.string(), std::strerror(errno));
+        write_partition_table(disk, layout);
+        if (contains(boot, "uefi")) make_esp(disk, layout, core.efi, seed, epoch);
+        make_root(disk, layout, root);
+        if (contains(boot, "bios")) install_bios_boot(disk, layout, core.boot_img, core.bios);
     });
 
-    // 5. The SBOM and the manifest.
+    // 4. What needs the sysroot (the rootfs size, the SBOM), then the sysroot goes while the images
+    // are written.
+    std::uint64_t rootfs_size = tree_bytes(deployment);
     std::optional<resolve::Lock> lock;
     if (auto it = info.metadata.find("imgbuild.lock"); it != info.metadata.end())
         lock = resolve::lock_from_json(json::parse(it->second), "the commit's imgbuild.lock");
     std::string sbom_text;
+    if (lock)
+        sbom_text = stages.run("sbom", [&] {
+            return sbom(SbomInput{*lock, deployment, name, info.version, info.checksum, epoch,
+                                  info.metadata.count("imgbuild.tool") ? info.metadata["imgbuild.tool"]
+                                                                       : std::string("imgbuild")})
+                       .dump(2) +
+                   "\n";
+        });
+    auto removed = std::async(std::launch::async, [tree = root.tree] {
+        std::error_code ec;
+        fs::remove_all(tree, ec);
+    });
+
+    // 5. The raw artifact (copied out of memory) and its checksum, while the qcow2 is written.
+    std::future<Checksum> raw_sum;
+    std::future<void> raw_copied;
+    if (want_raw) {
+        raw_sum = std::async(std::launch::async, [disk] { return checksum_file(disk, DigestType::sha256); });
+        if (!scratch.empty())
+            raw_copied = std::async(std::launch::async, [&] {
+                ScopedTimer timer("image: copy the raw disk out of memory");
+                copy_sparse(scratch, raw_file->fd(), raw_file->temp_path(), layout.size);
+            });
+    }
+
+    // 6. qcow2 (compat 1.1). Compressed, imgbuild writes it (qcow2.hpp): on every core, and reusing
+    // the clusters the recipe's last image had; uncompressed, qemu-img.
+    std::optional<AtomicFile> qcow2_file;
+    std::optional<ClusterCache> clusters;
+    Qcow2Result written;
+    if (contains(formats, "qcow2")) {
+        fs::path qcow2 = options.outdir / (stem + ".qcow2");
+        qcow2_file.emplace(qcow2);
+        stages.run("qcow2", [&] {
+            if (compress == "none") {
+                run_tool({"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", "compat=1.1", disk.string(),
+                          qcow2_file->temp_path().string()},
+                         "convert the disk to qcow2");
+                return;
+            }
+            clusters.emplace(
+                options.cache_dir / "image",
+                sha256_hex(fmt::format("{}\n{}\n{}\n{}", name, compress, compressor_identity(compress), layout.size))
+                    .substr(0, 32));
+            auto source = clusters->open();
+            unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+            Qcow2Options qcow2_options{compress, options.jobs ? std::min(options.jobs, cores) : cores, source.get()};
+            written = write_compressed_qcow2(disk, qcow2_file->fd(), qcow2_file->temp_path(), qcow2_options);
+            log::debug("image: qcow2: {} clusters with data: {} compressed, {} from the last image, {} stored",
+                       written.clusters, written.compressed, written.reused, written.stored);
+            result.qcow2_clusters = written.clusters;
+            result.qcow2_reused = written.reused;
+        });
+    }
+    stages.run("checksums", [&] {
+        if (raw_copied.valid()) raw_copied.get();
+        if (raw_sum.valid())
+            result.artifacts.push_back(
+                Artifact{"raw", raw, layout.size, allocated_bytes(raw_file->temp_path()), raw_sum.get().hex});
+        if (qcow2_file) {
+            const fs::path& path = qcow2_file->temp_path();
+            result.artifacts.push_back(Artifact{"qcow2", qcow2_file->path(), fs::file_size(path), allocated_bytes(path),
+                                                checksum_file(path, DigestType::sha256).hex});
+        }
+    });
+    removed.get();
+
+    // 7. The SBOM and the manifest.
     if (lock) {
-        sbom_text = sbom(SbomInput{*lock, deployment, name, info.version, info.checksum, epoch,
-                                   info.metadata.count("imgbuild.tool") ? info.metadata["imgbuild.tool"] : "imgbuild"})
-                        .dump(2) +
-                    "\n";
         write_file_atomic(options.outdir / "sbom.spdx.json", sbom_text);
         write_file_atomic(options.outdir / "lock.json", resolve::lock_text(*lock));
     } else {
@@ -300,8 +437,16 @@ ImageResult make_image(const ImageOptions& options) {
     if (config.contains("checks")) manifest["checks"] = config["checks"];
 
     // Everything is whole: the images get their names, then the manifest that describes them.
-    if (contains(formats, "raw")) raw_file.commit();
+    if (raw_file) raw_file->commit();
     if (qcow2_file) qcow2_file->commit();
+    // The next build of this image reuses the qcow2's clusters.
+    if (clusters) {
+        try {
+            clusters->remember(qcow2_file->path(), written.index);
+        } catch (const std::exception& e) {
+            log::warn("could not keep the qcow2's clusters in the cache: {}", e.what());
+        }
+    }
     write_file_atomic(options.outdir / "manifest.json", manifest.dump(2) + "\n");
     result.manifest = std::move(manifest);
     log::info("imaged {} {} ({}) in {:.1f} s: {}", name, info.version, info.checksum.substr(0, 12),

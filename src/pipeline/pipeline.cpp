@@ -462,7 +462,10 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
         ScopedTimer timer("commit");
         result = commit::commit_tree(root, options);
     }
-    auto finish = [options, result, key, name = document.value("name", ""), version = outcome.version]() mutable {
+    // The root goes with the publishing, off the image stage's way (it is some 12000 files).
+    cleanup.keep = true;
+    auto finish = [options, result, key, name = document.value("name", ""), version = outcome.version, root]() mutable {
+        RemoveOnExit remove_root{root};
         {
             ScopedTimer timer("commit: publish");
             commit::publish(options, result);
@@ -565,9 +568,13 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     options.cache_dir = context.cache_dir;
     options.build_repo = context.cache_dir / "ostree";
     options.stage_seconds = {{outcome.commit.unchanged ? "compose (reused)" : "compose", compose}};
-    image::make_image(options);
-    note(context, "image", "built",
-         outcome.commit.unchanged ? "the build directory had no images of this commit" : "a new commit");
+    options.jobs = context.jobs;
+    auto imaged = image::make_image(options);
+    std::string why = outcome.commit.unchanged ? "the build directory had no images of this commit" : "a new commit";
+    if (imaged.qcow2_clusters > 0)
+        why += fmt::format("; the qcow2 took {} of its {} clusters from the last image", imaged.qcow2_reused,
+                           imaged.qcow2_clusters);
+    note(context, "image", "built", why);
 
     // 3. The boot test, on the build before it gets its name.
     if (build.test) test_build(partial, context, build, outcome);

@@ -30,6 +30,7 @@ struct ImageOptions {
     std::filesystem::path cache_dir;             // work directories; a build repository holding the commit
     std::filesystem::path build_repo;            // optional: a bare-user repository that may hold the commit (faster)
     std::map<std::string, double> stage_seconds; // earlier stages' timings, for the manifest
+    unsigned jobs = 0; // threads compressing the qcow2, at most one per core (0: one per core)
 };
 
 struct Artifact {
@@ -44,6 +45,8 @@ struct ImageResult {
     std::string commit;
     std::string version;
     std::vector<Artifact> artifacts;
+    std::uint64_t qcow2_clusters = 0; // a compressed qcow2's clusters holding data
+    std::uint64_t qcow2_reused = 0;   // of which taken from the recipe's last image
     nlohmann::json manifest;
 };
 

@@ -45,6 +45,7 @@ struct Image final : Command {
         options.boot = boot;
         options.cache_dir = global.cache();
         options.build_repo = global.cache() / "ostree";
+        options.jobs = global.jobs;
         image::make_image(options);
         std::cout << outdir << '\n';
         return 0;

@@ -1,0 +1,472 @@
+// The compressed qcow2 writer (docs/interop/qcow2.txt in QEMU's sources). The file's layout:
+//
+//   cluster 0               the header (version 3, refcount_order 4, compression type)
+//   then                    the refcount table, the refcount blocks, the L1 table, the L2 tables
+//   then                    the guest's clusters in order: compressed ones back to back at byte
+//                           granularity (as QEMU packs them), an incompressible one stored as it is in
+//                           a host cluster of its own; all-zero clusters are left unallocated
+//
+// The metadata's size depends only on the disk's size and how many of its clusters hold data, so it is
+// reserved first and written last, and the data streams after it. Threads compress a window of
+// clusters ahead of the one writing, which takes their results in order.
+
+#include "qcow2.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "imgbuild/core/digest.hpp"
+#include "imgbuild/core/files.hpp"
+#include "imgbuild/core/log.hpp"
+#include "imgbuild/image/image.hpp"
+
+namespace imgbuild::image {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr std::uint64_t cluster_bits = 20;
+constexpr std::uint64_t cluster_size = qcow2_cluster_size;
+constexpr std::uint64_t sector = 512;
+constexpr std::uint64_t l2_entries = cluster_size / 8;
+constexpr std::uint64_t refcount_entries = cluster_size / 2; // 16-bit refcounts
+constexpr std::uint64_t copied = 1ull << 63;                 // refcount exactly one
+constexpr std::uint64_t compressed_flag = 1ull << 62;
+constexpr std::uint64_t csize_shift = 62 - (cluster_bits - 8); // the compressed descriptor's sector count
+constexpr std::uint64_t offset_mask = (1ull << csize_shift) - 1;
+constexpr std::uint32_t header_length = 112;
+constexpr int zstd_level = ZSTD_CLEVEL_DEFAULT; // QEMU's: it sets no level
+constexpr int zlib_window = -12;                // raw deflate, 4 KiB window: what QEMU inflates
+
+std::uint64_t round_up(std::uint64_t value, std::uint64_t to) { return (value + to - 1) / to * to; }
+
+void put_be(std::string& buffer, std::uint64_t at, std::uint64_t value, int bytes) {
+    for (int i = 0; i < bytes; ++i)
+        buffer[at + static_cast<std::uint64_t>(i)] = static_cast<char>(value >> (8 * (bytes - 1 - i)));
+}
+
+void pwrite_all(int fd, std::string_view data, std::uint64_t offset, const fs::path& file) {
+    while (!data.empty()) {
+        ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw ImageError("Failed to write '{}': {}", file.string(), std::strerror(errno));
+        data.remove_prefix(static_cast<std::size_t>(n));
+        offset += static_cast<std::uint64_t>(n);
+    }
+}
+
+// Reads up to `size` bytes at `offset`; fewer only at the end of the file.
+std::size_t pread_full(int fd, char* data, std::size_t size, std::uint64_t offset, const fs::path& file) {
+    std::size_t done = 0;
+    while (done < size) {
+        ssize_t n = ::pread(fd, data + done, size - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw ImageError("Failed to read '{}': {}", file.string(), std::strerror(errno));
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    return done;
+}
+
+bool all_zeros(const std::string& data) {
+    static const std::string zeros(cluster_size, '\0');
+    return std::memcmp(data.data(), zeros.data(), data.size()) == 0;
+}
+
+// The guest clusters that overlap the raw file's data (SEEK_DATA/SEEK_HOLE); every cluster where the
+// filesystem cannot tell.
+std::vector<std::uint64_t> data_clusters(int fd, std::uint64_t size) {
+    std::vector<std::uint64_t> result;
+    std::uint64_t count = (size + cluster_size - 1) / cluster_size;
+    off_t at = 0;
+    while (static_cast<std::uint64_t>(at) < size) {
+        off_t data = ::lseek(fd, at, SEEK_DATA);
+        if (data < 0 && errno == ENXIO) break;
+        if (data < 0) {
+            result.clear();
+            for (std::uint64_t i = 0; i < count; ++i) result.push_back(i);
+            return result;
+        }
+        off_t hole = ::lseek(fd, data, SEEK_HOLE);
+        if (hole < 0) hole = static_cast<off_t>(size);
+        auto first = static_cast<std::uint64_t>(data) / cluster_size;
+        auto last = (static_cast<std::uint64_t>(hole) + cluster_size - 1) / cluster_size;
+        if (!result.empty() && result.back() >= first) first = result.back() + 1;
+        for (std::uint64_t i = first; i < last && i < count; ++i) result.push_back(i);
+        at = hole;
+    }
+    return result;
+}
+
+class Compressor {
+public:
+    explicit Compressor(const std::string& type) : m_zstd(type == "zstd") {
+        if (m_zstd) {
+            m_cctx = ZSTD_createCCtx();
+            if (!m_cctx) throw ImageError("Failed to set up zstd");
+            ZSTD_CCtx_setParameter(m_cctx, ZSTD_c_compressionLevel, zstd_level);
+        } else {
+            if (deflateInit2(&m_zlib, Z_DEFAULT_COMPRESSION, Z_DEFLATED, zlib_window, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+                throw ImageError("Failed to set up zlib");
+        }
+    }
+    ~Compressor() {
+        if (m_zstd)
+            ZSTD_freeCCtx(m_cctx);
+        else
+            deflateEnd(&m_zlib);
+    }
+    Compressor(const Compressor&) = delete;
+    Compressor& operator=(const Compressor&) = delete;
+
+    // The compressed cluster, or false when it would not be smaller than a cluster (QEMU then stores
+    // it as it is too).
+    bool compress(const std::string& input, std::string& output) {
+        output.resize(cluster_size - 1);
+        if (m_zstd) {
+            std::size_t n = ZSTD_compress2(m_cctx, output.data(), output.size(), input.data(), input.size());
+            if (ZSTD_isError(n)) return false;
+            output.resize(n);
+            return true;
+        }
+        deflateReset(&m_zlib);
+        m_zlib.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+        m_zlib.avail_in = static_cast<uInt>(input.size());
+        m_zlib.next_out = reinterpret_cast<Bytef*>(output.data());
+        m_zlib.avail_out = static_cast<uInt>(output.size());
+        if (deflate(&m_zlib, Z_FINISH) != Z_STREAM_END) return false;
+        output.resize(output.size() - m_zlib.avail_out);
+        return true;
+    }
+
+private:
+    bool m_zstd;
+    ZSTD_CCtx* m_cctx = nullptr;
+    z_stream m_zlib{};
+};
+
+struct Chunk {
+    enum class Kind { zero, compressed, stored } kind = Kind::zero;
+    std::string bytes;
+    std::string digest;
+    bool reused = false;
+};
+
+// One guest cluster: read, and unless all zeros, copied from the earlier image or compressed.
+Chunk make_chunk(int raw, const fs::path& raw_name, std::uint64_t guest, Compressor& compressor,
+                 const ClusterSource* reuse) {
+    std::string input(cluster_size, '\0');
+    // The last cluster of a disk whose size is not a multiple is padded with zeros, as QEMU does.
+    pread_full(raw, input.data(), input.size(), guest * cluster_size, raw_name);
+    Chunk chunk;
+    if (all_zeros(input)) return chunk;
+    chunk.digest = sha256_hex(input);
+    if (reuse) {
+        auto it = reuse->index.clusters.find(chunk.digest);
+        if (it != reuse->index.clusters.end()) {
+            const auto& entry = it->second;
+            if (entry.stored) {
+                chunk.kind = Chunk::Kind::stored;
+                chunk.bytes = std::move(input);
+                chunk.reused = true;
+                return chunk;
+            }
+            std::string bytes(entry.length, '\0');
+            if (pread_full(reuse->fd, bytes.data(), bytes.size(), entry.offset, "the cached image") == bytes.size()) {
+                chunk.kind = Chunk::Kind::compressed;
+                chunk.bytes = std::move(bytes);
+                chunk.reused = true;
+                return chunk;
+            }
+        }
+    }
+    if (compressor.compress(input, chunk.bytes)) {
+        chunk.kind = Chunk::Kind::compressed;
+    } else {
+        chunk.kind = Chunk::Kind::stored;
+        chunk.bytes = std::move(input);
+    }
+    return chunk;
+}
+
+struct Layout {
+    std::uint64_t refcount_table = 0; // offsets
+    std::uint64_t refcount_table_clusters = 0;
+    std::uint64_t refcount_blocks = 0;
+    std::uint64_t refcount_block_count = 0;
+    std::uint64_t l1 = 0;
+    std::uint64_t l1_size = 0; // entries
+    std::uint64_t l2 = 0;
+    std::vector<std::uint64_t> l2_of; // L1 index → the L2 table's offset (0: none)
+    std::uint64_t data = 0;
+};
+
+Layout plan(std::uint64_t disk_size, const std::vector<std::uint64_t>& guests) {
+    Layout layout;
+    std::uint64_t guest_clusters = (disk_size + cluster_size - 1) / cluster_size;
+    layout.l1_size = (guest_clusters + l2_entries - 1) / l2_entries;
+    std::vector<bool> used(layout.l1_size, false);
+    for (auto guest : guests) used[guest / l2_entries] = true;
+    std::uint64_t l2_tables = static_cast<std::uint64_t>(std::count(used.begin(), used.end(), true));
+    std::uint64_t l1_clusters = std::max<std::uint64_t>(1, round_up(layout.l1_size * 8, cluster_size) / cluster_size);
+    // Enough refcount blocks for the largest the file can be: the metadata, and each data cluster
+    // stored whole after a partly used one.
+    std::uint64_t blocks = 1, table_clusters = 1;
+    for (;;) {
+        std::uint64_t metadata = 1 + table_clusters + blocks + l1_clusters + l2_tables;
+        std::uint64_t most = metadata + 2 * guests.size() + 1;
+        std::uint64_t need_blocks = (most + refcount_entries - 1) / refcount_entries;
+        std::uint64_t need_table = std::max<std::uint64_t>(1, round_up(need_blocks * 8, cluster_size) / cluster_size);
+        if (need_blocks <= blocks && need_table <= table_clusters) break;
+        blocks = std::max(blocks, need_blocks);
+        table_clusters = std::max(table_clusters, need_table);
+    }
+    layout.refcount_table = cluster_size;
+    layout.refcount_table_clusters = table_clusters;
+    layout.refcount_blocks = layout.refcount_table + table_clusters * cluster_size;
+    layout.refcount_block_count = blocks;
+    layout.l1 = layout.refcount_blocks + blocks * cluster_size;
+    layout.l2 = layout.l1 + l1_clusters * cluster_size;
+    layout.l2_of.assign(layout.l1_size, 0);
+    std::uint64_t next = layout.l2;
+    for (std::uint64_t i = 0; i < layout.l1_size; ++i)
+        if (used[i]) {
+            layout.l2_of[i] = next;
+            next += cluster_size;
+        }
+    layout.data = next;
+    return layout;
+}
+
+} // namespace
+
+json ClusterIndex::to_json() const {
+    json result = json::object();
+    for (const auto& [digest, entry] : clusters) result[digest] = {entry.offset, entry.length, entry.stored ? 1 : 0};
+    return result;
+}
+
+ClusterIndex ClusterIndex::from_json(const json& value) {
+    ClusterIndex index;
+    for (const auto& [digest, entry] : value.items())
+        index.clusters[digest] = {entry.at(0).get<std::uint64_t>(), entry.at(1).get<std::uint32_t>(),
+                                  entry.at(2).get<int>() != 0};
+    return index;
+}
+
+ClusterSource::~ClusterSource() {
+    if (fd >= 0) ::close(fd);
+}
+
+std::string compressor_identity(const std::string& compression) {
+    if (compression == "zstd") return fmt::format("zstd {} level {}", ZSTD_versionString(), zstd_level);
+    return fmt::format("zlib {} window {}", zlibVersion(), zlib_window);
+}
+
+Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::path& out_name,
+                                   const Qcow2Options& options) {
+    if (options.compression != "zstd" && options.compression != "zlib")
+        throw ImageError("Failed to write '{}': unknown compression '{}' (zstd, zlib)", out_name.string(),
+                         options.compression);
+    int raw = ::open(raw_name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (raw < 0) throw ImageError("Failed to open '{}': {}", raw_name.string(), std::strerror(errno));
+    struct Close {
+        int fd;
+        ~Close() { ::close(fd); }
+    } close_raw{raw};
+    struct stat info {};
+    if (::fstat(raw, &info) != 0) throw ImageError("Failed to stat '{}': {}", raw_name.string(), std::strerror(errno));
+    auto disk_size = static_cast<std::uint64_t>(info.st_size);
+
+    auto guests = data_clusters(raw, disk_size);
+    Layout layout = plan(disk_size, guests);
+    std::vector<std::string> l2_tables(layout.l1_size);
+    for (std::uint64_t i = 0; i < layout.l1_size; ++i)
+        if (layout.l2_of[i]) l2_tables[i].assign(cluster_size, '\0');
+
+    // Threads make the chunks of a window of clusters while this one writes the window before.
+    unsigned threads = std::max(1u, options.threads);
+    std::size_t window = 4 * threads;
+    auto make_window = [&](std::size_t begin) {
+        std::size_t end = std::min(guests.size(), begin + window);
+        std::vector<Chunk> chunks(end - begin);
+        std::atomic<std::size_t> next{begin};
+        auto work = [&] {
+            Compressor compressor(options.compression);
+            for (std::size_t i; (i = next++) < end;)
+                chunks[i - begin] = make_chunk(raw, raw_name, guests[i], compressor, options.reuse);
+        };
+        std::vector<std::future<void>> helpers;
+        for (unsigned t = 1; t < threads && t < end - begin; ++t)
+            helpers.push_back(std::async(std::launch::async, work));
+        std::exception_ptr failure;
+        try {
+            work();
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        for (auto& helper : helpers) try {
+                helper.get();
+            } catch (...) {
+                if (!failure) failure = std::current_exception();
+            }
+        if (failure) std::rethrow_exception(failure);
+        return chunks;
+    };
+
+    Qcow2Result result;
+    struct Placed {
+        std::uint64_t offset;
+        std::uint64_t read_end; // where a reader of this compressed cluster stops (its last sector's end)
+    };
+    std::vector<Placed> compressed;
+    std::vector<std::uint64_t> stored;
+    std::uint64_t at = layout.data;
+    std::future<std::vector<Chunk>> pending;
+    if (!guests.empty()) pending = std::async(std::launch::async, make_window, std::size_t{0});
+    for (std::size_t begin = 0; begin < guests.size(); begin += window) {
+        auto chunks = pending.get();
+        if (begin + window < guests.size()) pending = std::async(std::launch::async, make_window, begin + window);
+        for (std::size_t i = 0; i < chunks.size(); ++i) {
+            auto& chunk = chunks[i];
+            if (chunk.kind == Chunk::Kind::zero) continue;
+            std::uint64_t guest = guests[begin + i];
+            std::uint64_t entry = 0;
+            ++result.clusters;
+            if (chunk.reused)
+                ++result.reused;
+            else if (chunk.kind == Chunk::Kind::compressed)
+                ++result.compressed;
+            if (chunk.kind == Chunk::Kind::compressed) {
+                std::uint64_t length = chunk.bytes.size();
+                std::uint64_t sectors = (at + length - 1) / sector - at / sector; // beyond the first
+                entry = compressed_flag | (sectors << csize_shift) | (at & offset_mask);
+                compressed.push_back({at, at / sector * sector + (sectors + 1) * sector});
+                result.index.clusters[chunk.digest] = {at, static_cast<std::uint32_t>(length), false};
+                pwrite_all(out, chunk.bytes, at, out_name);
+                at += length;
+            } else {
+                ++result.stored;
+                at = round_up(at, cluster_size);
+                entry = copied | at;
+                stored.push_back(at);
+                result.index.clusters[chunk.digest] = {at, static_cast<std::uint32_t>(cluster_size), true};
+                pwrite_all(out, chunk.bytes, at, out_name);
+                at += cluster_size;
+            }
+            put_be(l2_tables[guest / l2_entries], (guest % l2_entries) * 8, entry, 8);
+        }
+    }
+    // The last compressed cluster's reader reads to the end of its sector.
+    std::uint64_t end = round_up(std::max(at, layout.data), sector);
+    if (::ftruncate(out, static_cast<off_t>(end)) != 0)
+        throw ImageError("Failed to size '{}': {}", out_name.string(), std::strerror(errno));
+
+    // Refcounts: one for each metadata cluster and stored cluster; a compressed cluster counts once in
+    // every host cluster its sectors touch.
+    std::uint64_t host_clusters = (end + cluster_size - 1) / cluster_size;
+    if (host_clusters > layout.refcount_block_count * refcount_entries)
+        throw ImageError("Failed to write '{}': more clusters than planned", out_name.string());
+    std::vector<std::uint32_t> counts(host_clusters, 0);
+    for (std::uint64_t c = 0; c < layout.data / cluster_size; ++c) counts[c] = 1;
+    for (auto offset : stored) ++counts[offset / cluster_size];
+    for (const auto& placed : compressed)
+        for (std::uint64_t c = placed.offset / cluster_size; c <= (placed.read_end - 1) / cluster_size; ++c)
+            ++counts[c];
+    std::string blocks(layout.refcount_block_count * cluster_size, '\0');
+    for (std::uint64_t c = 0; c < host_clusters; ++c) {
+        if (counts[c] > 0xffff) throw ImageError("Failed to write '{}': a refcount overflows", out_name.string());
+        put_be(blocks, c * 2, counts[c], 2);
+    }
+    std::string table(layout.refcount_table_clusters * cluster_size, '\0');
+    for (std::uint64_t b = 0; b < layout.refcount_block_count; ++b)
+        put_be(table, b * 8, layout.refcount_blocks + b * cluster_size, 8);
+    std::string l1(round_up(layout.l1_size * 8, cluster_size), '\0');
+    for (std::uint64_t i = 0; i < layout.l1_size; ++i)
+        if (layout.l2_of[i]) {
+            put_be(l1, i * 8, copied | layout.l2_of[i], 8);
+            pwrite_all(out, l2_tables[i], layout.l2_of[i], out_name);
+        }
+    pwrite_all(out, l1, layout.l1, out_name);
+    pwrite_all(out, blocks, layout.refcount_blocks, out_name);
+    pwrite_all(out, table, layout.refcount_table, out_name);
+
+    std::string header(cluster_size, '\0');
+    put_be(header, 0, 0x514649fb, 4); // "QFI\xfb"
+    put_be(header, 4, 3, 4);
+    put_be(header, 20, cluster_bits, 4);
+    put_be(header, 24, disk_size, 8);
+    put_be(header, 36, layout.l1_size, 4);
+    put_be(header, 40, layout.l1, 8);
+    put_be(header, 48, layout.refcount_table, 8);
+    put_be(header, 56, layout.refcount_table_clusters, 4);
+    bool zstd = options.compression == "zstd";
+    put_be(header, 72, zstd ? 1u << 3 : 0, 8); // incompatible: the compression type field
+    put_be(header, 96, 4, 4);                  // 16-bit refcounts
+    put_be(header, 100, header_length, 4);
+    header[104] = zstd ? 1 : 0;
+    // header_length is followed by the end of the header extensions (type 0, length 0): zeros.
+    pwrite_all(out, header, 0, out_name);
+    return result;
+}
+
+std::unique_ptr<ClusterSource> ClusterCache::open() const {
+    fs::path index_file = m_dir / (m_key + ".json");
+    fs::path image = m_dir / (m_key + ".qcow2");
+    std::error_code ec;
+    if (!fs::exists(index_file, ec)) return nullptr;
+    json index = json::parse(read_file(index_file), nullptr, false);
+    if (!index.is_object() || !index.contains("file") || !index.contains("clusters")) return nullptr;
+    auto source = std::make_unique<ClusterSource>();
+    source->fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
+    if (source->fd < 0) return nullptr;
+    struct stat info {};
+    if (::fstat(source->fd, &info) != 0) return nullptr;
+    const json& file = index["file"];
+    auto mtime = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
+    if (file.value("inode", std::uint64_t{0}) != info.st_ino ||
+        file.value("size", std::int64_t{-1}) != static_cast<std::int64_t>(info.st_size) ||
+        file.value("mtime-ns", std::int64_t{0}) != mtime) {
+        log::debug("image: the cached qcow2 {} changed since it was written: not reused", image.string());
+        return nullptr;
+    }
+    try {
+        source->index = ClusterIndex::from_json(index["clusters"]);
+    } catch (const json::exception&) {
+        return nullptr;
+    }
+    return source;
+}
+
+void ClusterCache::remember(const fs::path& qcow2, const ClusterIndex& index) const {
+    fs::create_directories(m_dir);
+    fs::path image = m_dir / (m_key + ".qcow2");
+    fs::path temp = m_dir / fmt::format(".{}.{}.qcow2", m_key, ::getpid());
+    fs::remove(temp);
+    std::error_code ec;
+    fs::create_hard_link(qcow2, temp, ec);
+    if (ec) fs::copy_file(qcow2, temp); // another filesystem
+    fs::rename(temp, image);
+    struct stat info {};
+    if (::stat(image.c_str(), &info) != 0) return;
+    json file = {{"inode", info.st_ino},
+                 {"size", static_cast<std::int64_t>(info.st_size)},
+                 {"mtime-ns", static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec}};
+    write_file_atomic(m_dir / (m_key + ".json"), json{{"file", file}, {"clusters", index.to_json()}}.dump());
+}
+
+} // namespace imgbuild::image
