@@ -325,16 +325,21 @@ ImageResult make_image(const ImageOptions& options) {
         fs::remove_all(tree, ec);
     });
 
-    // 5. The raw artifact (copied out of memory) and its checksum, while the qcow2 is written.
+    // 5. The raw artifact (copied out of memory) and its checksum, while the qcow2 is written. Each
+    // artifact is flushed to the disk as soon as it is written, alongside the rest (its rename waits
+    // for that).
+    auto flush = [](int fd) { ::fdatasync(fd); };
     std::future<Checksum> raw_sum;
     std::future<void> raw_copied;
     if (want_raw) {
         raw_sum = std::async(std::launch::async, [disk] { return checksum_file(disk, DigestType::sha256); });
-        if (!scratch.empty())
-            raw_copied = std::async(std::launch::async, [&] {
+        raw_copied = std::async(std::launch::async, [&] {
+            if (!scratch.empty()) {
                 ScopedTimer timer("image: copy the raw disk out of memory");
                 copy_sparse(scratch, raw_file->fd(), raw_file->temp_path(), layout.size);
-            });
+            }
+            flush(raw_file->fd());
+        });
     }
 
     // 6. qcow2 (compat 1.1). Compressed, imgbuild writes it (qcow2.hpp): on every core, and reusing
@@ -342,6 +347,7 @@ ImageResult make_image(const ImageOptions& options) {
     std::optional<AtomicFile> qcow2_file;
     std::optional<ClusterCache> clusters;
     Qcow2Result written;
+    std::future<void> qcow2_flushed;
     if (contains(formats, "qcow2")) {
         fs::path qcow2 = options.outdir / (stem + ".qcow2");
         qcow2_file.emplace(qcow2);
@@ -365,6 +371,7 @@ ImageResult make_image(const ImageOptions& options) {
             result.qcow2_clusters = written.clusters;
             result.qcow2_reused = written.reused;
         });
+        qcow2_flushed = std::async(std::launch::async, flush, qcow2_file->fd());
     }
     stages.run("checksums", [&] {
         if (raw_copied.valid()) raw_copied.get();
@@ -378,6 +385,7 @@ ImageResult make_image(const ImageOptions& options) {
         }
     });
     removed.get();
+    if (qcow2_flushed.valid()) qcow2_flushed.get();
 
     // 7. The SBOM and the manifest.
     if (lock) {
