@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/files.hpp"
 
 namespace imgbuild {
 
@@ -94,12 +95,9 @@ std::string sha256_hex(std::string_view data) {
 }
 
 Checksum checksum_file(const std::filesystem::path& path, DigestType type) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    int fd = file.fd;
     if (fd < 0) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
-    struct Close {
-        int fd;
-        ~Close() { ::close(fd); }
-    } close{fd};
     Hasher hasher(type);
     std::vector<char> buffer(1 << 20);
     static const std::vector<char> zeros(1 << 20, '\0');

@@ -102,6 +102,10 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     file.commit();
 }
 
+FileDescriptor::~FileDescriptor() {
+    if (fd >= 0) ::close(fd);
+}
+
 RemoveOnExit::~RemoveOnExit() {
     std::error_code ec;
     if (!keep && !path.empty()) std::filesystem::remove_all(path, ec);

@@ -214,12 +214,9 @@ void install_bios_boot(const fs::path& disk, const DiskLayout& layout, const fs:
     constexpr std::size_t drive_check = 0x66;
     boot[drive_check] = boot[drive_check + 1] = static_cast<char>(0x90);
 
-    int fd = ::open(disk.c_str(), O_WRONLY | O_CLOEXEC);
+    FileDescriptor file(::open(disk.c_str(), O_WRONLY | O_CLOEXEC));
+    int fd = file.fd;
     if (fd < 0) throw ImageError("Failed to open '{}': {}", disk.string(), std::strerror(errno));
-    struct Close {
-        int fd;
-        ~Close() { ::close(fd); }
-    } close{fd};
     pwrite_all(fd, core.data(), core.size(), layout.bios.offset(), disk);
     pwrite_all(fd, boot.data(), 440, 0, disk);
 }

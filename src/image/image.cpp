@@ -137,12 +137,9 @@ fs::path scratch_disk(std::uint64_t size) {
 
 // Copies the data of sparse file `from` into `out` (an empty file) at the same offsets, leaving holes.
 void copy_sparse(const fs::path& from, int out, const fs::path& out_name, std::uint64_t size) {
-    int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    FileDescriptor file(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+    int in = file.fd;
     if (in < 0) throw ImageError("Failed to open '{}': {}", from.string(), std::strerror(errno));
-    struct Close {
-        int fd;
-        ~Close() { ::close(fd); }
-    } close{in};
     auto fail = [&](const char* what) {
         throw ImageError("Failed to copy '{}' to '{}': {}: {}", from.string(), out_name.string(), what,
                          std::strerror(errno));

@@ -186,7 +186,8 @@ Chunk make_chunk(int raw, const fs::path& raw_name, std::uint64_t guest, Compres
                 return chunk;
             }
             std::string bytes(entry.length, '\0');
-            if (pread_full(reuse->fd, bytes.data(), bytes.size(), entry.offset, "the cached image") == bytes.size()) {
+            if (pread_full(reuse->file.fd, bytes.data(), bytes.size(), entry.offset, "the cached image") ==
+                bytes.size()) {
                 chunk.kind = Chunk::Kind::compressed;
                 chunk.bytes = std::move(bytes);
                 chunk.reused = true;
@@ -268,10 +269,6 @@ ClusterIndex ClusterIndex::from_json(const json& value) {
     return index;
 }
 
-ClusterSource::~ClusterSource() {
-    if (fd >= 0) ::close(fd);
-}
-
 std::string compressor_identity(const std::string& compression) {
     if (compression == "zstd") return fmt::format("zstd {} level {}", ZSTD_versionString(), zstd_level);
     return fmt::format("zlib {} window {}", zlibVersion(), zlib_window);
@@ -282,12 +279,9 @@ Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::
     if (options.compression != "zstd" && options.compression != "zlib")
         throw ImageError("Failed to write '{}': unknown compression '{}' (zstd, zlib)", out_name.string(),
                          options.compression);
-    int raw = ::open(raw_name.c_str(), O_RDONLY | O_CLOEXEC);
+    FileDescriptor raw_file(::open(raw_name.c_str(), O_RDONLY | O_CLOEXEC));
+    int raw = raw_file.fd;
     if (raw < 0) throw ImageError("Failed to open '{}': {}", raw_name.string(), std::strerror(errno));
-    struct Close {
-        int fd;
-        ~Close() { ::close(fd); }
-    } close_raw{raw};
     struct stat info {};
     if (::fstat(raw, &info) != 0) throw ImageError("Failed to stat '{}': {}", raw_name.string(), std::strerror(errno));
     auto disk_size = static_cast<std::uint64_t>(info.st_size);
@@ -432,10 +426,10 @@ std::unique_ptr<ClusterSource> ClusterCache::open() const {
     json index = json::parse(read_file(index_file), nullptr, false);
     if (!index.is_object() || !index.contains("file") || !index.contains("clusters")) return nullptr;
     auto source = std::make_unique<ClusterSource>();
-    source->fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
-    if (source->fd < 0) return nullptr;
+    source->file.fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
+    if (source->file.fd < 0) return nullptr;
     struct stat info {};
-    if (::fstat(source->fd, &info) != 0) return nullptr;
+    if (::fstat(source->file.fd, &info) != 0) return nullptr;
     const json& file = index["file"];
     auto mtime = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
     if (file.value("inode", std::uint64_t{0}) != info.st_ino ||

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "imgbuild/core/files.hpp"
+
 namespace imgbuild::image {
 
 constexpr std::uint64_t qcow2_cluster_size = 1 << 20;
@@ -32,12 +34,8 @@ struct ClusterIndex {
 
 // The compressed clusters of an earlier image: its file, open, and its index.
 struct ClusterSource {
-    int fd = -1;
+    FileDescriptor file;
     ClusterIndex index;
-    ClusterSource() = default;
-    ClusterSource(const ClusterSource&) = delete;
-    ClusterSource& operator=(const ClusterSource&) = delete;
-    ~ClusterSource();
 };
 
 struct Qcow2Options {

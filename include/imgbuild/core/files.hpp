@@ -44,6 +44,16 @@ private:
 // Writes `contents` to `path` through an AtomicFile (parent directories are created).
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents, unsigned mode = 0644);
 
+// A file descriptor, closed when it goes out of scope (-1: none).
+struct FileDescriptor {
+    int fd = -1;
+    FileDescriptor() = default;
+    explicit FileDescriptor(int descriptor) : fd(descriptor) {}
+    ~FileDescriptor();
+    FileDescriptor(const FileDescriptor&) = delete;
+    FileDescriptor& operator=(const FileDescriptor&) = delete;
+};
+
 // Removes a file or a directory tree when it goes out of scope, unless `keep` was set: work
 // directories and half-made outputs do not outlive an exception.
 struct RemoveOnExit {
