@@ -35,18 +35,6 @@ constexpr std::string_view bios_boot_type = "21686148-6449-6E6F-744E-65656445464
 constexpr std::string_view esp_type = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 constexpr std::string_view root_x86_64_type = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"; // systemd-repart grows it
 
-void pwrite_all(int fd, const void* data, std::size_t size, std::uint64_t offset, const fs::path& disk) {
-    const char* bytes = static_cast<const char*>(data);
-    while (size > 0) {
-        ssize_t n = ::pwrite(fd, bytes, size, static_cast<off_t>(offset));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) throw ImageError("Failed to write '{}': {}", disk.string(), std::strerror(errno));
-        bytes += n;
-        size -= static_cast<std::size_t>(n);
-        offset += static_cast<std::uint64_t>(n);
-    }
-}
-
 void put_le(std::string& buffer, std::size_t at, std::uint64_t value, int bytes) {
     for (int i = 0; i < bytes; ++i) buffer[at + static_cast<std::size_t>(i)] = static_cast<char>(value >> (8 * i));
 }
@@ -110,6 +98,16 @@ void normalize_times(const fs::path& disk, std::uint64_t offset, std::int64_t ep
 }
 
 } // namespace
+
+void pwrite_all(int fd, std::string_view data, std::uint64_t offset, const fs::path& file) {
+    while (!data.empty()) {
+        ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw ImageError("Failed to write '{}': {}", file.string(), std::strerror(errno));
+        data.remove_prefix(static_cast<std::size_t>(n));
+        offset += static_cast<std::uint64_t>(n);
+    }
+}
 
 void run_tool(const std::vector<std::string>& argv, const std::string& what, std::vector<std::string> env) {
     run_checked<ImageError>(ProcessOptions{argv, std::move(env)}, what);
@@ -217,8 +215,8 @@ void install_bios_boot(const fs::path& disk, const DiskLayout& layout, const fs:
     FileDescriptor file(::open(disk.c_str(), O_WRONLY | O_CLOEXEC));
     int fd = file.fd;
     if (fd < 0) throw ImageError("Failed to open '{}': {}", disk.string(), std::strerror(errno));
-    pwrite_all(fd, core.data(), core.size(), layout.bios.offset(), disk);
-    pwrite_all(fd, boot.data(), 440, 0, disk);
+    pwrite_all(fd, core, layout.bios.offset(), disk);
+    pwrite_all(fd, std::string_view(boot).substr(0, 440), 0, disk);
 }
 
 } // namespace imgbuild::image

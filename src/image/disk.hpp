@@ -30,6 +30,9 @@ struct DiskLayout {
     Partition bios, esp, root;
 };
 
+// Writes all of `data` into `fd` at `offset`; throws ImageError naming `file`.
+void pwrite_all(int fd, std::string_view data, std::uint64_t offset, const std::filesystem::path& file);
+
 // Runs a tool of the image stage; throws ImageError "Failed to <what>: <tool> <status>" with its output.
 void run_tool(const std::vector<std::string>& argv, const std::string& what, std::vector<std::string> env = {});
 

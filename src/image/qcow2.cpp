@@ -28,6 +28,7 @@
 
 #include <fmt/format.h>
 
+#include "disk.hpp"
 #include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
@@ -57,16 +58,6 @@ std::uint64_t round_up(std::uint64_t value, std::uint64_t to) { return (value + 
 void put_be(std::string& buffer, std::uint64_t at, std::uint64_t value, int bytes) {
     for (int i = 0; i < bytes; ++i)
         buffer[at + static_cast<std::uint64_t>(i)] = static_cast<char>(value >> (8 * (bytes - 1 - i)));
-}
-
-void pwrite_all(int fd, std::string_view data, std::uint64_t offset, const fs::path& file) {
-    while (!data.empty()) {
-        ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) throw ImageError("Failed to write '{}': {}", file.string(), std::strerror(errno));
-        data.remove_prefix(static_cast<std::size_t>(n));
-        offset += static_cast<std::uint64_t>(n);
-    }
 }
 
 // Reads up to `size` bytes at `offset`; fewer only at the end of the file.
