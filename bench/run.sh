@@ -57,7 +57,7 @@ timed() {
 # name), and bench.yaml beside them, edited between runs the way a user edits a recipe.
 src=$work/src
 mkdir -p "$src"
-cp -r recipes rootfs-overlays kernel-config "$src/"
+cp -r recipes kernel-config "$src/"
 bench_recipe() { # EXTRA_PACKAGES EXTRA_SYSCTL STATIC_DELTA [FORMATS]
   {
     echo "include: [debian11-node.yaml]"
