@@ -20,6 +20,8 @@ CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::p
     CustomizeResult result;
     bool has_kernel = document.contains("kernel") && document["kernel"].contains("package");
 
+    // One descriptor of the root for every step: each path a step names is resolved inside it.
+    RootDir tree(root);
     std::optional<Kernel> kernel;
     if (has_kernel) {
         check_kernel(recipe, root);
@@ -27,16 +29,16 @@ CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::p
         result.kernel_version = kernel->version;
     }
     install_grub_hook(recipe, root);
-    write_files(recipe, root);
-    copy_overlays(recipe, root);
-    apply_users(recipe, root, options);
-    apply_units(recipe, root, options);
+    write_files(recipe, tree);
+    copy_overlays(recipe, tree);
+    apply_users(recipe, tree, options);
+    apply_units(recipe, tree, options);
     CustomizeOptions unversioned = options;
     unversioned.version.clear();
-    write_os_release(recipe, root, unversioned);
-    reset_machine_id(root);
+    write_os_release(recipe, tree, unversioned);
+    reset_machine_id(tree);
     if (kernel) {
-        place_kernel(*kernel, root, options);
+        place_kernel(*kernel, tree, options);
         kernel = find_kernel(root); // its files moved
         if (document.value("initramfs", nlohmann::json::object()).value("enabled", true)) {
             result.initramfs_cached = build_initramfs(recipe, *kernel, root, options);
@@ -46,13 +48,13 @@ CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::p
     // The tuning and the build's version after the initramfs. dracut copies sysctl.d, modules-load.d
     // and os-release, and an initramfs with them would be new whenever a value or the version changed;
     // the initramfs needs none of them (systemd applies the tuning after switching to the root).
-    write_sysctl(recipe, root);
-    write_modules_load(recipe, root);
-    write_os_release(recipe, root, options);
-    run_postprocess(recipe, root, options);
-    result.removed = minimize(recipe, root);
-    ostree_layout(root);
-    validate_layout(root);
+    write_sysctl(recipe, tree);
+    write_modules_load(recipe, tree);
+    write_os_release(recipe, tree, options);
+    run_postprocess(recipe, tree, options);
+    result.removed = minimize(recipe, tree);
+    ostree_layout(tree);
+    validate_layout(tree);
     return result;
 }
 

@@ -111,20 +111,26 @@ std::string content_key(const std::string& first_key, const fs::path& root, cons
     return sha256_hex(first_key + digests.dump());
 }
 
-void move_file(const fs::path& from, const fs::path& to) {
-    if (!fs::exists(fs::symlink_status(from))) return;
-    if (fs::exists(fs::symlink_status(to))) fs::remove(to);
-    fs::rename(from, to);
+// Moves what `from` leads to in the root (a link's target, not the link) to `to`.
+void move_file(RootDir& root, const fs::path& from, const fs::path& to) {
+    if (!root.lstat(from)) return;
+    std::string source = root.resolve(from), target = root.resolve(to, false);
+    if (source == target) return;
+    if (root.lstat(target)) root.remove(target);
+    root.rename(source, target);
 }
 
 } // namespace
 
-void place_kernel(const Kernel& kernel, const fs::path& root, const CustomizeOptions& options) {
-    move_file(kernel.image, kernel.modules / "vmlinuz");
-    if (!kernel.config.empty()) move_file(kernel.config, kernel.modules / "config");
-    move_file(root / "boot" / ("System.map-" + kernel.version), kernel.modules / "System.map");
-    if (!fs::exists(kernel.modules / "modules.dep"))
-        run_in_root(root, {"depmod", "-a", kernel.version}, "index the kernel's modules", options);
+void place_kernel(const Kernel& kernel, RootDir& root, const CustomizeOptions& options) {
+    // The kernel's paths are host paths resolved in this root (find_kernel): as paths in the image here.
+    auto inside = [&](const fs::path& path) { return path.lexically_relative(root.path()); };
+    fs::path modules = inside(kernel.modules);
+    move_file(root, inside(kernel.image), modules / "vmlinuz");
+    if (!kernel.config.empty()) move_file(root, inside(kernel.config), modules / "config");
+    move_file(root, fs::path("boot") / ("System.map-" + kernel.version), modules / "System.map");
+    if (!root.exists(modules / "modules.dep"))
+        run_in_root(root.path(), {"depmod", "-a", kernel.version}, "index the kernel's modules", options);
 }
 
 bool build_initramfs(const recipe::Recipe& recipe, const Kernel& kernel, const fs::path& root,

@@ -1,5 +1,6 @@
 // Kernel facts read from an installed root: the kernel's config, its modules (modules.dep and
-// modules.builtin, as kmod reads them), and the kernel options that sysctl keys live in.
+// modules.builtin, as kmod reads them), and the kernel options that sysctl keys live in. The root is
+// read through a RootDir: a link in the image leads to a file of the image, never to the host's.
 
 #include "imgbuild/customize/kernel.hpp"
 
@@ -13,6 +14,7 @@
 
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
+#include "imgbuild/core/root_dir.hpp"
 #include "imgbuild/install/payload.hpp"
 
 namespace imgbuild::customize {
@@ -102,33 +104,38 @@ std::vector<std::string> missing_options(const KernelConfig& config,
 }
 
 Kernel find_kernel(const fs::path& root) {
-    std::vector<fs::path> candidates;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(root / "usr/lib/modules", ec))
-        if (entry.is_directory() && (fs::exists(entry.path() / "modules.dep") || fs::exists(entry.path() / "vmlinuz")))
-            candidates.push_back(entry.path());
+    RootDir tree(root);
+    const fs::path modules_dir = "usr/lib/modules";
+    std::vector<std::string> candidates;
+    for (const auto& name : tree.list(modules_dir)) {
+        fs::path dir = modules_dir / name;
+        if (tree.is_directory(dir) && (tree.exists(dir / "modules.dep") || tree.exists(dir / "vmlinuz")))
+            candidates.push_back(name);
+    }
     if (candidates.empty())
         throw Error("Failed to find the kernel: the root has no /usr/lib/modules/<version> with modules.dep");
-    if (candidates.size() > 1) {
-        std::vector<std::string> names;
-        for (const auto& c : candidates) names.push_back(c.filename().string());
-        throw Error("Failed to find the kernel: the root has several ({}); an image boots one", fmt::join(names, ", "));
-    }
+    if (candidates.size() > 1)
+        throw Error("Failed to find the kernel: the root has several ({}); an image boots one",
+                    fmt::join(candidates, ", "));
     Kernel kernel;
-    kernel.modules = candidates.front();
-    kernel.version = kernel.modules.filename().string();
-    for (const fs::path& image : {root / "boot" / ("vmlinuz-" + kernel.version), kernel.modules / "vmlinuz"})
-        if (fs::exists(image)) kernel.image = image;
+    kernel.version = candidates.front();
+    kernel.root = root;
+    // Host paths of where each leads inside the root: nothing reading them on the host follows a link.
+    auto in_root = [&](const fs::path& path) { return root / fs::path(tree.resolve(path)).relative_path(); };
+    fs::path modules = modules_dir / kernel.version;
+    kernel.modules = in_root(modules);
+    for (const fs::path& image : {fs::path("boot") / ("vmlinuz-" + kernel.version), modules / "vmlinuz"})
+        if (tree.is_regular_file(image)) kernel.image = in_root(image);
     if (kernel.image.empty())
         throw Error("Failed to find the kernel image of {}: neither /boot/vmlinuz-{} nor {}/vmlinuz exists",
                     kernel.version, kernel.version, "/usr/lib/modules/" + kernel.version);
-    for (const fs::path& config : {root / "boot" / ("config-" + kernel.version), kernel.modules / "config"})
-        if (fs::exists(config)) kernel.config = config;
-    std::ifstream dep(kernel.modules / "modules.dep");
+    for (const fs::path& config : {fs::path("boot") / ("config-" + kernel.version), modules / "config"})
+        if (tree.is_regular_file(config)) kernel.config = in_root(config);
+    std::istringstream dep(tree.try_read(modules / "modules.dep").value_or(""));
     for (std::string line; std::getline(dep, line);)
         if (auto colon = line.find(':'); colon != std::string::npos)
             kernel.module_names.insert(module_name(line.substr(0, colon)));
-    std::ifstream builtin(kernel.modules / "modules.builtin");
+    std::istringstream builtin(tree.try_read(modules / "modules.builtin").value_or(""));
     for (std::string line; std::getline(builtin, line);)
         if (!line.empty()) kernel.builtin.insert(module_name(line));
     kernel.module_names.insert(kernel.builtin.begin(), kernel.builtin.end());
@@ -137,7 +144,13 @@ Kernel find_kernel(const fs::path& root) {
 
 KernelFacts kernel_facts(const Kernel& kernel) {
     KernelFacts facts{kernel.version, std::nullopt, kernel.module_names};
-    if (!kernel.config.empty()) facts.config = read_kernel_config(kernel.config);
+    if (kernel.config.empty()) return facts;
+    if (kernel.root.empty()) {
+        facts.config = read_kernel_config(kernel.config);
+    } else {
+        std::istringstream text(RootDir(kernel.root).read(kernel.config.lexically_relative(kernel.root)));
+        facts.config = parse_kernel_config(text);
+    }
     return facts;
 }
 

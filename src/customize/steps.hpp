@@ -1,10 +1,12 @@
 #pragma once
-// The steps of the customize stage, in the order customize() runs them.
+// The steps of the customize stage, in the order customize() runs them. They reach the root's files
+// through a RootDir, so every path is resolved inside the tree, whatever links it holds.
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "imgbuild/core/root_dir.hpp"
 #include "imgbuild/customize/customize.hpp"
 #include "imgbuild/customize/kernel.hpp"
 #include "imgbuild/install/sandbox.hpp"
@@ -17,24 +19,28 @@ void run_in_root(const std::filesystem::path& root, const std::vector<std::strin
                  std::vector<std::pair<std::filesystem::path, std::filesystem::path>> read_only = {});
 
 // A user's or group's id by name in the root's /etc/passwd or /etc/group; numbers pass through.
-std::optional<unsigned> account_id(const std::filesystem::path& root, const std::string& name, bool group);
+std::optional<unsigned> account_id(const RootDir& root, const std::string& name, bool group);
 
 // ostree's grub.d script replaced by one whose entries boot under BIOS and UEFI; /etc/default/grub.
 void install_grub_hook(const recipe::Recipe& recipe, const std::filesystem::path& root);
-void write_files(const recipe::Recipe& recipe, const std::filesystem::path& root);
-void copy_overlays(const recipe::Recipe& recipe, const std::filesystem::path& root);
-void apply_users(const recipe::Recipe& recipe, const std::filesystem::path& root, const CustomizeOptions& options);
-void write_sysctl(const recipe::Recipe& recipe, const std::filesystem::path& root);
-void write_modules_load(const recipe::Recipe& recipe, const std::filesystem::path& root);
-void apply_units(const recipe::Recipe& recipe, const std::filesystem::path& root, const CustomizeOptions& options);
-void write_os_release(const recipe::Recipe& recipe, const std::filesystem::path& root, const CustomizeOptions& options);
-void reset_machine_id(const std::filesystem::path& root);
-void run_postprocess(const recipe::Recipe& recipe, const std::filesystem::path& root, const CustomizeOptions& options);
-std::vector<std::string> minimize(const recipe::Recipe& recipe, const std::filesystem::path& root);
+// The recipe's files. A path that is a directory in the image, or that leads (through a link) under
+// /proc, /sys, /dev, /run, /tmp or /boot, is a RecipeError at the file's path.
+void write_files(const recipe::Recipe& recipe, RootDir& root);
+// The overlays over the root in order: links made as links, files and directories root's, a mode
+// or an owner never set through a link.
+void copy_overlays(const recipe::Recipe& recipe, RootDir& root);
+void apply_users(const recipe::Recipe& recipe, RootDir& root, const CustomizeOptions& options);
+void write_sysctl(const recipe::Recipe& recipe, RootDir& root);
+void write_modules_load(const recipe::Recipe& recipe, RootDir& root);
+void apply_units(const recipe::Recipe& recipe, const RootDir& root, const CustomizeOptions& options);
+void write_os_release(const recipe::Recipe& recipe, RootDir& root, const CustomizeOptions& options);
+void reset_machine_id(RootDir& root);
+void run_postprocess(const recipe::Recipe& recipe, const RootDir& root, const CustomizeOptions& options);
+std::vector<std::string> minimize(const recipe::Recipe& recipe, RootDir& root);
 
 // The kernel moved where ostree looks for it (/usr/lib/modules/<version>/vmlinuz, with its config and
-// System.map), modules.dep made when missing.
-void place_kernel(const Kernel& kernel, const std::filesystem::path& root, const CustomizeOptions& options);
+// System.map; what a link there leads to in the root, not the link), modules.dep made when missing.
+void place_kernel(const Kernel& kernel, RootDir& root, const CustomizeOptions& options);
 // dracut's initramfs at /usr/lib/modules/<version>/initramfs.img, from the cache when what dracut
 // reads is the same (its arguments and configuration, the kernel, the root's paths, the content of the
 // files it copies). Returns true when it came from the cache.
@@ -43,7 +49,7 @@ bool build_initramfs(const recipe::Recipe& recipe, const Kernel& kernel, const s
 
 // /etc → /usr/etc, /var → tmpfiles.d, package databases under /usr, the top-level symlinks ostree
 // expects, an empty /boot; then checks the result.
-void ostree_layout(const std::filesystem::path& root);
-void validate_layout(const std::filesystem::path& root);
+void ostree_layout(RootDir& root);
+void validate_layout(const RootDir& root);
 
 } // namespace imgbuild::customize

@@ -31,8 +31,11 @@ std::vector<ConfigRequirement> read_config_fragment(const std::filesystem::path&
 std::vector<std::string> missing_options(const KernelConfig& config,
                                          const std::vector<ConfigRequirement>& requirements);
 
+// Its paths are host paths of the root's files, each resolved inside the root when it was found: a
+// link in the image on the way to one (the last component too) is replaced by where it leads there.
 struct Kernel {
     std::string version;                // 5.10.0-46-amd64
+    std::filesystem::path root;         // the tree it was found in
     std::filesystem::path image;        // /boot/vmlinuz-… or /usr/lib/modules/…/vmlinuz, in the root
     std::filesystem::path config;       // its config, empty when the kernel package ships none
     std::filesystem::path modules;      // /usr/lib/modules/<version> in the root
@@ -40,7 +43,7 @@ struct Kernel {
     std::set<std::string> builtin;
 };
 
-// The one kernel installed in `root` (throws when there is none or several).
+// The one kernel installed in `root` (throws when there is none or several), read inside the root.
 Kernel find_kernel(const std::filesystem::path& root);
 
 // What the checks need to know of a kernel, from an installed root or from its packages.

@@ -17,6 +17,7 @@
 
 #include "customize/steps.hpp"
 #include "imgbuild/core/files.hpp"
+#include "imgbuild/core/root_dir.hpp"
 #include "support/temp_dir.hpp"
 
 namespace imgbuild::customize {
@@ -25,6 +26,11 @@ namespace {
 namespace fs = std::filesystem;
 
 using test::TempDirTest;
+
+void make_layout(const fs::path& root) {
+    RootDir tree(root);
+    ostree_layout(tree);
+}
 
 bool has_line(const std::string& text, const std::string& line) {
     std::istringstream lines(text);
@@ -35,7 +41,7 @@ bool has_line(const std::string& text, const std::string& line) {
 
 std::string error_of(const fs::path& root) {
     try {
-        validate_layout(root);
+        validate_layout(RootDir(root));
     } catch (const CustomizeError& e) {
         return e.what();
     }
@@ -82,7 +88,7 @@ protected:
 
 // /etc is deployed from /usr/etc; the commit has no /etc.
 TEST_F(OstreeLayout, MovesEtcUnderUsr) {
-    ostree_layout(root());
+    make_layout(root());
     EXPECT_FALSE(fs::exists(fs::symlink_status(root() / "etc")));
     EXPECT_EQ(read_file(root() / "usr/etc/hostname"), "node\n");
     EXPECT_EQ(read_file(root() / "usr/etc/os-release"), "ID=debian\n");
@@ -92,7 +98,7 @@ TEST_F(OstreeLayout, MovesEtcUnderUsr) {
 // /var is emptied: its directories and links become tmpfiles.d lines, its files factory copies, the
 // build's own logs, caches and package lists are dropped, the dpkg database moves under /usr.
 TEST_F(OstreeLayout, TurnsVarIntoTmpfilesEntries) {
-    ostree_layout(root());
+    make_layout(root());
     ASSERT_TRUE(fs::is_directory(root() / "var"));
     EXPECT_TRUE(fs::is_empty(root() / "var"));
 
@@ -123,7 +129,7 @@ TEST_F(OstreeLayout, TurnsVarIntoTmpfilesEntries) {
 // The state directories become links into /var. Their content moved under /var first, so (like any
 // /var file) it is in the commit only as a factory copy that tmpfiles.d puts in place at boot.
 TEST_F(OstreeLayout, StateDirectoriesBecomeLinksIntoVar) {
-    ostree_layout(root());
+    make_layout(root());
     for (auto [name, target] :
          {std::pair{"home", "var/home"}, std::pair{"root", "var/roothome"}, std::pair{"opt", "var/opt"},
           std::pair{"srv", "var/srv"}, std::pair{"mnt", "var/mnt"}, std::pair{"media", "run/media"},
@@ -154,17 +160,17 @@ TEST_F(OstreeLayout, StateDirectoriesBecomeLinksIntoVar) {
 
 // /boot and the API filesystems are empty directories in the commit; the result validates.
 TEST_F(OstreeLayout, EmptiesBootAndApiFilesystemsAndValidates) {
-    ostree_layout(root());
+    make_layout(root());
     for (const char* name : {"boot", "dev", "proc", "sys", "run"}) {
         EXPECT_TRUE(fs::is_directory(fs::symlink_status(root() / name))) << name;
         EXPECT_TRUE(fs::is_empty(root() / name)) << name;
     }
-    EXPECT_NO_THROW(validate_layout(root()));
+    EXPECT_NO_THROW(validate_layout(RootDir(root())));
 }
 
 TEST_F(OstreeLayout, RefusesARootThatAlreadyHasUsrEtc) {
     dir.write("root/usr/etc/hostname", "old\n");
-    EXPECT_THROW(ostree_layout(root()), CustomizeError);
+    EXPECT_THROW(make_layout(root()), CustomizeError);
     EXPECT_EQ(read_file(root() / "etc/hostname"), "node\n") << "nothing moved";
 }
 
@@ -250,6 +256,41 @@ TEST_F(ValidateLayout, ReportsEveryProblem) {
     auto error = error_of(root());
     EXPECT_NE(error.find("/usr/lib/pipe is a FIFO"), std::string::npos) << error;
     EXPECT_NE(error.find("/var is not empty"), std::string::npos) << error;
+}
+
+// Links a package could ship where the layout moves, copies and empties: each is handled as a link
+// in the image, and nothing outside the root (the sentinel beside it) changes.
+TEST_F(OstreeLayout, LinksInTheRootLeadNowhereOutsideIt) {
+    dir.write("sentinel/file", "the host's\n");
+    dir.write("sentinel/sub/x", "x\n");
+    auto before = [&] {
+        std::string state;
+        for (auto it = fs::recursive_directory_iterator(dir.path() / "sentinel");
+             it != fs::recursive_directory_iterator(); ++it)
+            state += fmt::format("{} {:o} {}\n", it->path().string(), static_cast<unsigned>(it->status().permissions()),
+                                 it->is_regular_file() ? read_file(it->path()) : "");
+        return state;
+    };
+    std::string was = before();
+    fs::path sentinel = dir.path() / "sentinel";
+    fs::create_symlink(sentinel, root() / "var/lib/evil");
+    fs::create_symlink(sentinel / "file", root() / "var/lib/evil-file");
+    fs::remove_all(root() / "tmp");
+    fs::create_symlink(sentinel, root() / "tmp");
+    fs::remove_all(root() / "srv");
+    fs::create_symlink(sentinel, root() / "srv");
+    fs::remove_all(root() / "run");
+    fs::create_symlink("../../../../../../../../.." + sentinel.string(), root() / "run");
+    make_layout(root());
+    EXPECT_EQ(before(), was);
+    EXPECT_TRUE(has_line(tmpfiles(), "L /var/lib/evil - - - - " + sentinel.string())) << tmpfiles();
+    EXPECT_TRUE(has_line(tmpfiles(), "L /var/lib/evil-file - - - - " + (sentinel / "file").string()));
+    for (const char* emptied : {"tmp", "run"}) {
+        EXPECT_TRUE(fs::is_directory(fs::symlink_status(root() / emptied))) << emptied;
+        EXPECT_TRUE(fs::is_empty(root() / emptied)) << emptied;
+    }
+    EXPECT_EQ(fs::status(root() / "tmp").permissions(), fs::perms(01777));
+    EXPECT_EQ(fs::read_symlink(root() / "srv"), "var/srv");
 }
 
 } // namespace
