@@ -26,6 +26,7 @@ struct GlobalOptions {
     std::string cache_dir; // empty: default_cache_dir()
     bool offline = false;
     unsigned jobs = 8;
+    bool no_wait = false; // --no-wait: fail instead of waiting for another imgbuild's output directory
 
     std::filesystem::path cache() const {
         return cache_dir.empty() ? default_cache_dir() : std::filesystem::path(cache_dir);
@@ -34,7 +35,9 @@ struct GlobalOptions {
     // What the pipeline's stages need from the command line; progress lines only on a terminal.
     pipeline::Context pipeline_context() const {
         bool terminal = ::isatty(STDERR_FILENO) && log_format == "text" && !quiet;
-        return pipeline::Context{cache(), offline, jobs, terminal};
+        pipeline::Context context{cache(), offline, jobs, terminal};
+        context.wait_for_locks = !no_wait;
+        return context;
     }
 
     // The recipe stage's options; IMGBUILD_APT_DIR replaces /etc/apt as the source of the built-in

@@ -7,6 +7,7 @@
 
 #include "command.hpp"
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/interrupt.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/install/install.hpp"
 #include "imgbuild/version.hpp"
@@ -50,6 +51,9 @@ int run(int argc, char** argv) {
     app.add_option("--cache-dir", global.cache_dir, "Where downloads and caches live (default: ~/.cache/imgbuild)")
         ->type_name("DIR");
     app.add_flag("--offline", global.offline, "Use cached repository metadata and packages only");
+    app.add_flag("--no-wait", global.no_wait,
+                 "Fail at once when another imgbuild is writing the same output bundle or repository, instead of "
+                 "waiting for it");
     app.add_option("-j,--jobs", global.jobs, "Parallel downloads and work")
         ->capture_default_str()
         ->check(CLI::Range(1u, 64u));
@@ -82,6 +86,8 @@ int run(int argc, char** argv) {
     }
 
     log::setup(log_level(global), global.log_format == "json" ? log::Format::json : log::Format::text);
+    // SIGINT and SIGTERM stop the run cleanly: children ended, partial outputs removed, exit 130/143.
+    interrupt::install();
     for (auto& [sub, command] : registered) {
         if (!sub->parsed()) continue;
         try {

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/interrupt.hpp"
 #include "imgbuild/core/log.hpp"
 
 namespace imgbuild {
@@ -64,6 +65,7 @@ AtomicFile::AtomicFile(std::filesystem::path path, unsigned mode) : m_path(std::
         if (m_fd < 0 && errno != EEXIST) break;
     }
     if (m_fd < 0) throw Error("Failed to create '{}': {}", m_temp.string(), std::strerror(errno));
+    m_on_interrupt = std::make_unique<interrupt::OnInterrupt>([temp = m_temp] { ::unlink(temp.c_str()); });
 }
 
 AtomicFile::~AtomicFile() {
@@ -106,29 +108,78 @@ FileDescriptor::~FileDescriptor() {
     if (fd >= 0) ::close(fd);
 }
 
+RemoveOnExit::RemoveOnExit(std::filesystem::path removed) : path(std::move(removed)) {
+    m_on_interrupt = std::make_unique<interrupt::OnInterrupt>([this] {
+        std::error_code ec;
+        if (!keep && !path.empty()) std::filesystem::remove_all(path, ec);
+    });
+}
+
 RemoveOnExit::~RemoveOnExit() {
+    m_on_interrupt.reset();
     std::error_code ec;
     if (!keep && !path.empty()) std::filesystem::remove_all(path, ec);
 }
 
-FileLock::FileLock(const std::filesystem::path& path, std::string_view what) {
+void remove_inside(const std::filesystem::path& owner, const std::filesystem::path& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path base = fs::weakly_canonical(fs::absolute(owner), ec);
+    fs::path normal = fs::absolute(path).lexically_normal();
+    fs::path parent = fs::weakly_canonical(normal.parent_path(), ec);
+    fs::path target = parent / normal.filename();
+    fs::path relative = target.lexically_relative(base);
+    bool inside = !normal.filename().empty() && normal.filename() != "." && normal.filename() != ".." &&
+                  !relative.empty() && *relative.begin() != ".." && relative != ".";
+    if (!inside)
+        throw Error("Refused to remove '{}': it is not inside '{}', the directory this run owns", path.string(),
+                    owner.string());
+    fs::remove_all(target);
+}
+
+namespace {
+
+// The process id the holder wrote into a lock file, as words for a message.
+std::string holder_of(int fd) {
+    char buffer[32] = {};
+    ssize_t n = ::pread(fd, buffer, sizeof buffer - 1, 0);
+    long pid = n > 0 ? std::strtol(buffer, nullptr, 10) : 0;
+    return pid > 0 ? fmt::format("imgbuild process {}", pid) : std::string("another imgbuild process");
+}
+
+} // namespace
+
+FileLock::FileLock(const std::filesystem::path& path, std::string_view what, bool wait) {
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);
     m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (m_fd < 0) throw Error("Failed to open the lock file '{}': {}", path.string(), std::strerror(errno));
-    if (::flock(m_fd, LOCK_EX | LOCK_NB) == 0) return;
-    if (errno != EWOULDBLOCK) {
-        int saved = errno;
-        ::close(m_fd);
-        throw Error("Failed to lock '{}': {}", path.string(), std::strerror(saved));
+    if (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) {
+            int saved = errno;
+            ::close(m_fd);
+            throw Error("Failed to lock '{}': {}", path.string(), std::strerror(saved));
+        }
+        std::string holder = holder_of(m_fd);
+        if (!wait) {
+            ::close(m_fd);
+            m_fd = -1;
+            throw Error("Failed to lock {}: {} is using it (lock file '{}'); run again when it has finished, or "
+                        "without --no-wait to wait for it",
+                        what, holder, path.string());
+        }
+        log::info("waiting for {} to finish with {}", holder, what);
+        while (::flock(m_fd, LOCK_EX) != 0) {
+            if (errno == EINTR) continue;
+            int saved = errno;
+            ::close(m_fd);
+            throw Error("Failed to lock '{}': {}", path.string(), std::strerror(saved));
+        }
     }
-    log::info("waiting for another imgbuild process to finish with {}", what);
-    while (::flock(m_fd, LOCK_EX) != 0) {
-        if (errno == EINTR) continue;
-        int saved = errno;
-        ::close(m_fd);
-        throw Error("Failed to lock '{}': {}", path.string(), std::strerror(saved));
-    }
+    // For the messages of the next one to wait (the file's content is never trusted for anything else).
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(m_fd, 0) != 0 || ::pwrite(m_fd, pid.data(), pid.size(), 0) < 0)
+        log::debug("could not write the process id into '{}': {}", path.string(), std::strerror(errno));
 }
 
 FileLock::~FileLock() {

@@ -15,7 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view hook = R"(#!/bin/sh
+constexpr std::string_view hook = R"hook(#!/bin/sh
 # imgbuild's 15_ostree: GRUB menu entries for ostree's deployments, run by grub-mkconfig when ostree
 # writes a boot configuration (ostree admin upgrade, deploy, undeploy). It replaces ostree-boot's
 # script, whose linux16/linuxefi commands Debian's UEFI GRUB lacks: one grub.cfg serves the BIOS and
@@ -37,6 +37,9 @@ boot_dir=$(make_system_path_relative_to_its_root /boot)
 prepare=$(prepare_grub_to_access_device "${GRUB_DEVICE_BOOT:-$GRUB_DEVICE}" | sed 's/^/    /')
 
 field() { sed -n "s/^$1[[:space:]]\{1,\}//p" "$2" | head -n 1; }
+# One word single-quoted for GRUB, whose script lexer would read $, ;, quotes and braces in a kernel
+# argument as its own syntax (GRUB removes the quotes before the kernel sees the word).
+quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 
 for conf in "$entries"/*.conf; do
     [ -f "$conf" ] || continue
@@ -50,11 +53,15 @@ done | sort -rn -k1,1 | while read -r version conf; do
     echo "menuentry '${title:-ostree}' --class gnu-linux --class os {"
     echo "    insmod gzio"
     echo "$prepare"
-    echo "    linux ${boot_dir}${linux} ${options}"
-    [ -z "$initrd" ] || echo "    initrd ${boot_dir}${initrd}"
+    args=
+    set -f
+    for word in $options; do args="$args $(quote "$word")"; done
+    set +f
+    echo "    linux $(quote "${boot_dir}${linux}")${args}"
+    [ -z "$initrd" ] || echo "    initrd $(quote "${boot_dir}${initrd}")"
     echo "}"
 done
-)";
+)hook";
 
 } // namespace
 

@@ -21,6 +21,21 @@ namespace fs = std::filesystem;
 
 const fs::path grub_lib = "/usr/lib/grub";
 
+// " 'a' 'b=c'": the words of a BLS options line, each single-quoted for GRUB (which removes the quotes
+// before the kernel sees the words, joined by single spaces, as BLS means them).
+std::string grub_words(std::string_view options) {
+    std::string words;
+    std::size_t at = 0;
+    while (at < options.size()) {
+        std::size_t start = options.find_first_not_of(" \t", at);
+        if (start == std::string_view::npos) break;
+        std::size_t end = options.find_first_of(" \t", start);
+        words += " " + single_quoted(options.substr(start, end == std::string_view::npos ? end : end - start));
+        at = end;
+    }
+    return words;
+}
+
 } // namespace
 
 std::vector<BootEntry> read_boot_entries(const fs::path& sysroot) {
@@ -70,9 +85,11 @@ std::string grub_config(const std::vector<BootEntry>& entries, const GrubSetting
         const auto& entry = entries[i];
         config += fmt::format("menuentry {} --id ostree-{} {{\n",
                               single_quoted(entry.title.empty() ? "ostree" : entry.title), i);
-        // ostree writes paths relative to /boot; here /boot is a directory of the root filesystem.
-        config += fmt::format("    linux /boot{} {}\n", entry.linux, entry.options);
-        if (!entry.initrd.empty()) config += fmt::format("    initrd /boot{}\n", entry.initrd);
+        // ostree writes paths relative to /boot; here /boot is a directory of the root filesystem. Each
+        // word is single-quoted: GRUB's script lexer would read '$', ';', '{', '#' and quotes in a kernel
+        // argument as its own syntax, cut the line, or drop what follows (ostree= among it).
+        config += fmt::format("    linux {}{}\n", single_quoted("/boot" + entry.linux), grub_words(entry.options));
+        if (!entry.initrd.empty()) config += fmt::format("    initrd {}\n", single_quoted("/boot" + entry.initrd));
         config += "}\n";
     }
     return config;

@@ -17,6 +17,7 @@
 #include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
+#include "imgbuild/core/interrupt.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/timer.hpp"
 #include "imgbuild/image/image.hpp"
@@ -41,24 +42,10 @@ std::string regex_escape(const std::string& text) {
 }
 
 // The work directory of a commit: CACHE/work/<name>-<pid>. Those of processes that are gone (killed
-// builds) are removed first: each holds a whole root.
+// builds) are removed first (sweep_leftovers): each holds a whole root.
 fs::path work_dir(const Context& context, const std::string& name) {
-    fs::path work = context.cache_dir / "work";
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(work, ec)) {
-        std::string base = entry.path().filename().string();
-        if (base.ends_with(".partial")) base.resize(base.size() - 8);
-        auto dash = base.rfind('-');
-        if (dash == std::string::npos) continue;
-        char* end = nullptr;
-        long pid = std::strtol(base.c_str() + dash + 1, &end, 10);
-        if (*end != '\0' || pid <= 0) continue;
-        if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-            log::info("removing {}, left by an interrupted build", entry.path().string());
-            fs::remove_all(entry.path(), ec);
-        }
-    }
-    return work / fmt::format("{}-{}", name, ::getpid());
+    sweep_leftovers(context);
+    return context.cache_dir / "work" / fmt::format("{}-{}", name, ::getpid());
 }
 
 std::string lock_digest(const resolve::Lock& lock) { return "sha256:" + sha256_hex(resolve::lock_text(lock)); }
@@ -83,7 +70,34 @@ constexpr std::size_t installed_sets_kept = 4;
 // Bump when the install stage makes other trees from the same inputs.
 constexpr int install_cache_version = 2;
 
+// A version names the build's directory (OUTDIR/builds/<version>): whatever the recipe validation let
+// through (a --set, a future placeholder), it must be one plain path component that is not a name the
+// bundle uses itself.
+std::string checked_version(const recipe::Recipe& recipe, std::string version) {
+    static const std::regex plain("[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}");
+    if (!std::regex_match(version, plain) || version == "latest")
+        throw RecipeError({{recipe.sources().value(json::json_pointer("/version")),
+                            fmt::format("the version '{}' cannot name a build directory: it must be 1 to 128 letters, "
+                                        "digits and '.', '_', '+', '~', '-', start with a letter or digit, and not "
+                                        "be 'latest'",
+                                        version)}});
+    return version;
+}
+
 } // namespace
+
+void sweep_leftovers(const Context& context) {
+    // Roots and their copy-on-write views (mounts), the image and test stages' work directories.
+    static const std::regex work(R"(.*-([0-9]+)(\.partial)?(\.view)?)");
+    interrupt::sweep_dead_leftovers(context.cache_dir / "work", work);
+    // The disk the image stage makes in memory (src/image/image.cpp).
+    static const std::regex disk(R"(imgbuild-([0-9]+)-disk\.raw)");
+    interrupt::sweep_dead_leftovers("/dev/shm", disk);
+    // Half-written cache entries: AtomicFile's temporary names, the qcow2 cache's, the repacked debs'.
+    static const std::regex temp(R"(\..*\.tmp-([0-9]+)-[0-9a-f]{8}|\..*\.([0-9]+)\.qcow2|.*\.data-([0-9]+)-[0-9]+)");
+    for (const char* dir : {"debs", "image", "initramfs", "packages"})
+        interrupt::sweep_dead_leftovers(context.cache_dir / dir, temp);
+}
 
 resolve::Lock lock_for(const recipe::Recipe& recipe, const Context& context) {
     ScopedTimer timer("resolve");
@@ -113,7 +127,7 @@ std::string build_version(const recipe::Recipe& recipe, std::int64_t epoch, cons
         return text;
     };
     version = replace_all(version, "{date}", date);
-    if (version.find("{n}") == std::string::npos) return version;
+    if (version.find("{n}") == std::string::npos) return checked_version(recipe, version);
     // The pattern of this date's versions, {n} a number; the next n follows the highest.
     std::string pattern = regex_escape(version);
     pattern = replace_all(pattern, regex_escape("{n}"), "([0-9]{1,9})"); // longer ones are not ours
@@ -123,7 +137,7 @@ std::string build_version(const recipe::Recipe& recipe, std::int64_t epoch, cons
         std::smatch match;
         if (std::regex_match(old, match, same_day)) next = std::max(next, std::stol(match[1]) + 1);
     }
-    return replace_all(version, "{n}", std::to_string(next));
+    return checked_version(recipe, replace_all(version, "{n}", std::to_string(next)));
 }
 
 json build_inputs(const recipe::Recipe& recipe, const resolve::Lock& lock) {
@@ -248,9 +262,9 @@ customize::CustomizeResult build_rootfs(const recipe::Recipe& recipe, const reso
     if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
         throw UsageError("Failed to build a root filesystem in '{}': it exists and is not empty", dir.string());
     fs::path partial = partial_path(dir);
-    if (fs::exists(partial, ec)) {
+    if (fs::exists(fs::symlink_status(partial, ec))) {
         log::info("removing {}, left by an interrupted run", partial.string());
-        fs::remove_all(partial);
+        remove_inside(fs::absolute(partial).parent_path(), partial);
     }
 
     install::InstallOptions options;
@@ -373,6 +387,10 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
     const json& document = recipe.json();
     CommitOutcome outcome;
     outcome.ref = ref_of(recipe);
+    // One run at a time numbers, builds and publishes on this repository; the lock goes with the
+    // publishing when that runs in the background.
+    auto repo_lock = std::make_shared<FileLock>(
+        repo / ".imgbuild.lock", fmt::format("the repository '{}'", repo.string()), context.wait_for_locks);
 
     // The signing key first: a bad one should fail before minutes of building, naming the recipe line.
     std::optional<commit::SigningKey> key;
@@ -464,7 +482,8 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
     }
     // The root goes with the publishing, off the image stage's way (it is some 12000 files).
     cleanup.keep = true;
-    auto finish = [options, result, key, name = document.value("name", ""), version = outcome.version, root]() mutable {
+    auto finish = [options, result, key, name = document.value("name", ""), version = outcome.version, root,
+                   repo_lock]() mutable {
         RemoveOnExit remove_root{root};
         {
             ScopedTimer timer("commit: publish");
@@ -527,6 +546,12 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     Context context = given;
     context.notes = &outcome.notes;
     auto started = std::chrono::steady_clock::now();
+    // One build at a time into a bundle: two would number their commits alike and one would drop out of
+    // the ref's history. What a killed build left in builds/ is removed now that none can be running.
+    FileLock bundle_lock(outdir / ".imgbuild.lock", fmt::format("the output bundle '{}'", outdir.string()),
+                         context.wait_for_locks);
+    static const std::regex leftover(R"(\..+\.partial-([0-9]+)|\.latest-([0-9]+))");
+    interrupt::sweep_dead_leftovers(outdir / "builds", leftover);
     // 1. Everything up to the commit, on the recipe's ref in the bundle's repository.
     std::future<void> published;
     outcome.commit = commit_recipe(recipe, outdir / "repo", context, build.force, &published);
@@ -560,7 +585,7 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     fs::create_directories(builds);
     fs::path partial = builds / fmt::format(".{}.partial-{}", outcome.commit.version, ::getpid());
     RemoveOnExit cleanup{partial};
-    fs::remove_all(partial);
+    remove_inside(builds, partial);
     image::ImageOptions options;
     options.repo = outdir / "repo";
     options.ref = outcome.commit.checksum;
@@ -582,7 +607,7 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     // 4. The build under its final name once its commit is in the bundle's repository, then
     // builds/latest pointing at it (both renames are atomic).
     if (published.valid()) published.get();
-    if (fs::exists(outcome.build_dir)) fs::remove_all(outcome.build_dir);
+    if (fs::exists(fs::symlink_status(outcome.build_dir))) remove_inside(builds, outcome.build_dir);
     fs::rename(partial, outcome.build_dir);
     cleanup.keep = true;
     // The report named the build by its temporary directory.

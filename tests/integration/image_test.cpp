@@ -104,10 +104,11 @@ TEST_F(ImageTest, BuildMakesABootableHybridDiskAndItsBundle) {
     EXPECT_NE(grub_cfg.find("search --no-floppy --fs-uuid --set=root " + info["disk"]["root-uuid"].get<std::string>()),
               std::string::npos)
         << grub_cfg;
-    EXPECT_NE(grub_cfg.find("linux /boot/ostree/fixture-node-"), std::string::npos) << grub_cfg;
-    EXPECT_NE(grub_cfg.find("console=ttyS0,115200n8"), std::string::npos) << grub_cfg; // ecs
-    EXPECT_NE(grub_cfg.find(" quiet"), std::string::npos) << grub_cfg;                 // the recipe's
-    EXPECT_NE(grub_cfg.find("ostree=/ostree/boot.1/fixture-node/"), std::string::npos) << grub_cfg;
+    // Every word of the linux line single-quoted (GRUB's lexer must not read kernel arguments as syntax).
+    EXPECT_NE(grub_cfg.find("linux '/boot/ostree/fixture-node-"), std::string::npos) << grub_cfg;
+    EXPECT_NE(grub_cfg.find(" 'console=ttyS0,115200n8'"), std::string::npos) << grub_cfg; // ecs
+    EXPECT_NE(grub_cfg.find(" 'quiet'"), std::string::npos) << grub_cfg;                  // the recipe's
+    EXPECT_NE(grub_cfg.find(" 'ostree=/ostree/boot.1/fixture-node/"), std::string::npos) << grub_cfg;
     EXPECT_NE(run_ok({"debugfs", "-R", "ls -p /boot/grub/i386-pc", device}).find("normal.mod"), std::string::npos);
     std::string config = run_ok({"debugfs", "-R", "cat /ostree/repo/config", device});
     EXPECT_NE(config.find("[remote \"updates\"]"), std::string::npos) << config;

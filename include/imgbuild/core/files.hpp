@@ -2,12 +2,18 @@
 // Files: reading with errors that name the file, writing that never leaves a half-written file under
 // its final name, and where imgbuild keeps its cache.
 
+#include <atomic>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace imgbuild {
+
+namespace interrupt {
+class OnInterrupt;
+}
 
 // A path as messages show it: relative to the working directory when it is below it, else as given.
 std::string readable_path(const std::filesystem::path& path);
@@ -20,7 +26,8 @@ std::optional<std::string> try_read_file(const std::filesystem::path& path, std:
 
 // A file written under a temporary name in the same directory and renamed into place by commit()
 // (after fsync), so readers see the old file or the whole new one. Without commit() the destructor
-// removes the temporary file: an exception or a crash leaves nothing under the final name.
+// removes the temporary file (so does a stop signal): an exception or a crash leaves nothing under the
+// final name.
 class AtomicFile {
 public:
     explicit AtomicFile(std::filesystem::path path, unsigned mode = 0644);
@@ -39,6 +46,7 @@ private:
     std::filesystem::path m_temp;
     int m_fd = -1;
     bool m_committed = false;
+    std::unique_ptr<interrupt::OnInterrupt> m_on_interrupt;
 };
 
 // Writes `contents` to `path` through an AtomicFile (parent directories are created).
@@ -55,19 +63,33 @@ struct FileDescriptor {
 };
 
 // Removes a file or a directory tree when it goes out of scope, unless `keep` was set: work
-// directories and half-made outputs do not outlive an exception.
+// directories and half-made outputs do not outlive an exception or a stop signal (SIGINT, SIGTERM).
 struct RemoveOnExit {
-    std::filesystem::path path;
-    bool keep = false;
+    explicit RemoveOnExit(std::filesystem::path removed);
     ~RemoveOnExit();
+    RemoveOnExit(const RemoveOnExit&) = delete;
+    RemoveOnExit& operator=(const RemoveOnExit&) = delete;
+
+    const std::filesystem::path path;
+    std::atomic<bool> keep = false;
+
+private:
+    std::unique_ptr<interrupt::OnInterrupt> m_on_interrupt;
 };
 
+// Removes `path` (a file or a tree) only when it lies strictly inside `owner` (both made absolute and
+// normal, the parent of `path` with its links resolved): a name that came from input ("..", ".", a
+// link) can never make imgbuild remove something it does not own. Throws Error otherwise.
+void remove_inside(const std::filesystem::path& owner, const std::filesystem::path& path);
+
 // An exclusive advisory lock (flock) on a lock file, held until destruction: keeps two imgbuild
-// processes that share a cache out of each other's way. The constructor waits for the lock, saying
-// once at info level that it waits and for what.
+// processes that share a cache or an output directory out of each other's way. The holder's process
+// id is written into the file for the messages of others. The constructor waits for the lock, saying
+// once at info level that it waits, for what and for which process; with `wait` false it throws
+// Error (exit code 1) naming that process instead.
 class FileLock {
 public:
-    FileLock(const std::filesystem::path& path, std::string_view what);
+    FileLock(const std::filesystem::path& path, std::string_view what, bool wait = true);
     ~FileLock();
     FileLock(const FileLock&) = delete;
     FileLock& operator=(const FileLock&) = delete;

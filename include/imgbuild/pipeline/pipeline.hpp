@@ -31,7 +31,13 @@ struct Context {
     unsigned jobs = 8;
     bool progress = false;                   // progress lines on stderr
     std::vector<StageNote>* notes = nullptr; // when set, each stage adds what it did and why
+    // When another imgbuild holds the output bundle or repository: wait for it (true) or fail at once.
+    bool wait_for_locks = true;
 };
+
+// Removes what interrupted runs left in the cache's work directory and in /dev/shm (roots, views still
+// mounted, disks): every such name carries its process id, and one whose process is gone is garbage.
+void sweep_leftovers(const Context& context);
 
 // What differs between the inputs of two builds (build_inputs), named for people.
 struct InputChanges {
@@ -103,7 +109,9 @@ struct CommitOutcome {
 };
 
 // recipe → a commit on its ref in `repo` (an archive repository, created when missing). Skips the
-// build when the head of the ref has the same build inputs, unless `force`.
+// build when the head of the ref has the same build inputs, unless `force`. Holds the repository's lock
+// (REPO/.imgbuild.lock) from choosing the version until the commit is published, so two runs never
+// number two commits alike.
 // With `published`, the commit's move into `repo` (commit::publish) runs in the background and the
 // future is its end; the commit is in the cache's build repository when this returns.
 CommitOutcome commit_recipe(const recipe::Recipe& recipe, const std::filesystem::path& repo, const Context& context,
@@ -129,8 +137,10 @@ struct BuildOutcome {
 
 // recipe → the output bundle: the commit in OUTDIR/repo, its images, manifest.json, lock.json and
 // sbom.spdx.json in OUTDIR/builds/<version>/ (made as a hidden directory and renamed when complete),
-// OUTDIR/builds/latest → <version>. With options.test the images are boot-tested before the rename;
-// a build that fails its test is kept under its name (for its logs) but builds/latest does not move.
+// OUTDIR/builds/latest → <version>. One build at a time per bundle: OUTDIR/.imgbuild.lock is held
+// throughout (a second build waits, or fails with context.wait_for_locks false), and what an
+// interrupted build left in OUTDIR/builds/ is removed first. With options.test the images are boot-tested before the
+// rename; a build that fails its test is kept under its name (for its logs) but builds/latest does not move.
 BuildOutcome build_recipe(const recipe::Recipe& recipe, const std::filesystem::path& outdir, const Context& context,
                           const BuildOptions& options);
 

@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "../command.hpp"
 #include "imgbuild/image/image.hpp"
 
@@ -37,6 +39,10 @@ struct Image final : Command {
     }
 
     int run(const GlobalOptions& global) override {
+        auto context = global.pipeline_context();
+        FileLock lock(std::filesystem::path(outdir) / ".imgbuild.lock",
+                      fmt::format("the output directory '{}'", outdir), context.wait_for_locks);
+        pipeline::sweep_leftovers(context);
         image::ImageOptions options;
         options.repo = repo;
         options.ref = ref;

@@ -72,8 +72,26 @@ TEST_F(BuildVersion, RegexCharactersAreLiteral) {
     EXPECT_EQ(build_version(recipe, epoch, {}), "1.0+20231114.0");
     // "1.0020231114.9" would match if '.' and '+' were regex operators.
     EXPECT_EQ(build_version(recipe, epoch, {"1.0+20231114.2", "1.0020231114.9"}), "1.0+20231114.3");
-    auto brackets = load("version: 'v(1)[{date}]*{n}?'\n", "brackets.yaml");
-    EXPECT_EQ(build_version(brackets, epoch, {"v(1)[20231114]*4?"}), "v(1)[20231114]*5?");
+    auto tilde = load("version: '1~rc.{date}-{n}'\n", "tilde.yaml");
+    EXPECT_EQ(build_version(tilde, epoch, {"1~rc.20231114-4", "1~rc-20231114-9"}), "1~rc.20231114-5");
+}
+
+// A version names OUTDIR/builds/<version>: whatever the recipe's own checks let through, only one plain
+// path component that is not the bundle's own 'latest' comes out, as a located recipe error otherwise.
+TEST_F(BuildVersion, OnlyAPlainPathComponentNamesABuild) {
+    for (const char* bad : {"..", ".", "latest", "a/b", ".hidden", "-x", "v(1)[{date}]*{n}?", "a b", "x\\ny"}) {
+        try { // refused by the recipe's checks, or by build_version: either way located in the recipe
+            auto recipe = load(fmt::format("version: \"{}\"\n", bad), "bad.yaml");
+            build_version(recipe, epoch, {});
+            ADD_FAILURE() << "accepted '" << bad << "'";
+        } catch (const RecipeError& e) {
+            EXPECT_NE(std::string(e.what()).find("bad.yaml:"), std::string::npos) << e.what();
+        }
+    }
+    auto long_one = load("version: \"" + std::string(129, 'a') + "\"\n");
+    EXPECT_THROW(build_version(long_one, epoch, {}), RecipeError);
+    auto longest = load("version: \"" + std::string(128, 'a') + "\"\n");
+    EXPECT_EQ(build_version(longest, epoch, {}), std::string(128, 'a'));
 }
 
 // ref_of: ostree.ref when the recipe names one, else imgbuild/<name>/<arch>.
