@@ -2,7 +2,9 @@
 // shell and dpkg, then the root's own dpkg installs the Essential packages properly (registering them,
 // running their maintainer scripts) and then everything else, inside the sandbox, with
 // policy-rc.d forbidding service starts and INITRD=No so the kernel's postinst builds no initramfs
-// (dracut builds the real one later). /usr is merged, as debootstrap and ostree want it.
+// (dracut builds the real one later). /usr is merged, as debootstrap and ostree want it. What imgbuild
+// writes and reads in the root itself goes through a RootDir (no link there leads out); the bootstrap
+// set's files go through libarchive's SECURE_SYMLINKS and SECURE_NODOTDOT checks.
 
 #include "deb.hpp"
 
@@ -26,6 +28,7 @@
 #include "imgbuild/core/deb822.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
+#include "imgbuild/core/root_dir.hpp"
 #include "imgbuild/install/sandbox.hpp"
 #include "wrap/archive.hpp"
 
@@ -49,26 +52,26 @@ std::string merged_path(std::string_view path) {
     return std::string(path);
 }
 
-void prepare_root(const fs::path& root) {
-    fs::create_directories(root / "usr");
+void prepare_root(RootDir& root) {
+    root.create_directories("usr");
     for (const char* dir : merged_dirs) {
         if (std::string_view(dir) == "lib32" || std::string_view(dir) == "libx32") continue;
-        fs::create_directories(root / "usr" / dir);
-        fs::create_symlink(fs::path("usr") / dir, root / dir);
+        root.create_directories(fs::path("usr") / dir);
+        root.create_symlink(fs::path("usr") / dir, dir);
     }
     for (const char* dir :
          {"etc", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "var/lib/dpkg/alternatives",
           "var/cache", "var/log", "proc", "sys", "dev", "run", "root", "tmp"})
-        fs::create_directories(root / dir);
-    fs::permissions(root / "tmp", fs::perms::all | fs::perms::sticky_bit);
-    fs::permissions(root / "root", fs::perms::owner_all);
-    for (const char* file : {"var/lib/dpkg/status", "var/lib/dpkg/available"}) write_file_atomic(root / file, "");
-    write_file_atomic(root / "var/lib/dpkg/arch", "amd64\n");
+        root.create_directories(dir);
+    root.chmod("tmp", 01777);
+    root.chmod("root", 0700);
+    for (const char* file : {"var/lib/dpkg/status", "var/lib/dpkg/available"}) root.write(file, "");
+    root.write("var/lib/dpkg/arch", "amd64\n");
 }
 
-std::map<std::string, std::string> installed_packages(const fs::path& root, std::vector<std::string>& half_installed) {
+std::map<std::string, std::string> installed_packages(const RootDir& root, std::vector<std::string>& half_installed) {
     std::map<std::string, std::string> installed;
-    std::string status = read_file(root / "var/lib/dpkg/status");
+    std::string status = root.read("var/lib/dpkg/status");
     deb822::for_each_paragraph(status, [&](const deb822::Paragraph& paragraph) {
         std::string name(deb822::field(paragraph, "Package"));
         std::string state(deb822::field(paragraph, "Status"));
@@ -106,8 +109,8 @@ public:
     Dpkg(const fs::path& root, const fs::path& sandbox_root, const fs::path& packages_dir,
          const InstallOptions& options)
         : m_root(root), m_packages_dir(packages_dir), m_options(options) {
-        write_file_atomic(root / "usr/sbin/policy-rc.d",
-                          "#!/bin/sh\n# imgbuild: no service starts while the image is built\nexit 101\n", 0755);
+        m_root.write(policy_rc_d, "#!/bin/sh\n# imgbuild: no service starts while the image is built\nexit 101\n",
+                     {0755});
         m_sandbox.root = sandbox_root;
         m_sandbox.read_only.push_back({packages_dir, "/run/imgbuild/packages"});
         m_sandbox.env = {"DEBIAN_FRONTEND=noninteractive",
@@ -150,13 +153,17 @@ public:
     }
 
     // Services may start again on the node.
-    void finish() {
-        std::error_code ec;
-        fs::remove(m_root / "usr/sbin/policy-rc.d", ec);
+    void finish() noexcept {
+        try {
+            m_root.remove(policy_rc_d);
+        } catch (const Error& e) {
+            log::warn("{}", e.what());
+        }
     }
 
 private:
-    fs::path m_root;
+    static constexpr const char* policy_rc_d = "usr/sbin/policy-rc.d";
+    RootDir m_root;
     fs::path m_packages_dir;
     const InstallOptions& m_options;
     Sandbox m_sandbox;
@@ -166,7 +173,7 @@ private:
 // The root's package database must list exactly the lock, every package fully installed.
 void check_database(const resolve::Lock& lock, const fs::path& root) {
     std::vector<std::string> half;
-    auto installed = installed_packages(root, half);
+    auto installed = installed_packages(RootDir(root), half);
     std::vector<std::string> problems = lock_differences(lock, installed);
     for (const auto& entry : half) problems.push_back(fmt::format("{} is not fully installed", entry));
     if (!problems.empty())
@@ -178,19 +185,20 @@ void check_database(const resolve::Lock& lock, const fs::path& root) {
 // copies from before its last run (status-old, …) go (no node needs them), and the file trigger
 // interests (one "path package" per line, kept by dpkg in the order packages registered them) are
 // sorted.
-void normalize_database(const fs::path& root) {
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(root / "var/lib/dpkg", ec))
-        if (entry.path().filename().string().ends_with("-old")) fs::remove(entry.path());
-    fs::path interests = root / "var/lib/dpkg/triggers/File";
-    if (!fs::is_regular_file(interests)) return;
+void normalize_database(const fs::path& path) {
+    RootDir root(path);
+    const fs::path database = "var/lib/dpkg";
+    for (const auto& name : root.list(database))
+        if (name.ends_with("-old")) root.remove(database / name);
+    const fs::path interests = database / "triggers/File";
+    if (!root.is_regular_file(interests)) return;
     std::vector<std::string> lines;
-    std::istringstream text(read_file(interests));
+    std::istringstream text(root.read(interests));
     for (std::string line; std::getline(text, line);) lines.push_back(line);
     std::sort(lines.begin(), lines.end());
     std::string sorted;
     for (const auto& line : lines) sorted += line + "\n";
-    write_file_atomic(interests, sorted, 0644);
+    root.write(interests, sorted, {0644});
 }
 
 } // namespace
@@ -271,7 +279,8 @@ void unpack_deb(const fs::path& deb, const fs::path& root, const std::function<b
 
 void install_debs(const resolve::Lock& lock, const std::vector<fs::path>& fetched, const fs::path& root,
                   const InstallOptions& options) {
-    prepare_root(root);
+    RootDir tree(root);
+    prepare_root(tree);
     auto repack_start = std::chrono::steady_clock::now();
     fs::path cache =
         options.deb_cache.empty() ? fetched.front().parent_path().parent_path() / "debs" : options.deb_cache;
@@ -296,7 +305,7 @@ void install_debs(const resolve::Lock& lock, const std::vector<fs::path>& fetche
             throw;
         }
     }
-    if (!fs::exists(root / "usr/bin/dpkg"))
+    if (!tree.exists("usr/bin/dpkg"))
         throw InstallError("Failed to install: no Essential package provides /usr/bin/dpkg");
 
     // 2. dpkg in the sandbox installs them for real.

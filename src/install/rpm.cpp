@@ -32,6 +32,7 @@
 #include "differences.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
+#include "imgbuild/core/root_dir.hpp"
 #include "imgbuild/install/sandbox.hpp"
 #include "wrap/c_ptr.hpp"
 
@@ -257,8 +258,9 @@ int rpm_transaction_main(const std::vector<std::string>& args) {
 
 void install_rpms(const resolve::Lock& lock, const std::vector<fs::path>& files, const fs::path& root,
                   const InstallOptions& options) {
-    for (const char* dir : {"dev", "proc", "tmp", "etc", "var/tmp", "run"}) fs::create_directories(root / dir);
-    fs::permissions(root / "tmp", fs::perms::all | fs::perms::sticky_bit);
+    RootDir tree(root);
+    for (const char* dir : {"dev", "proc", "tmp", "etc", "var/tmp", "run"}) tree.create_directories(dir);
+    tree.chmod("tmp", 01777);
 
     Sandbox sandbox;
     sandbox.view = Sandbox::View::host_tools;
