@@ -1,6 +1,7 @@
 // The SPDX 2.3 SBOM of an image: the lock gives each package's identity and checksum, the package
 // database inside the tree its supplier and declared license (dpkg's status and DEP-5 copyright files,
-// or the rpmdb through librpm). Reading is best effort per package: one unreadable file costs a field.
+// or the rpmdb through librpm), read through a RootDir so the tree's links lead nowhere else.
+// Reading is best effort per package: one unreadable file costs a field.
 
 #include "imgbuild/image/sbom.hpp"
 
@@ -17,7 +18,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -32,6 +32,7 @@
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
+#include "imgbuild/core/root_dir.hpp"
 #include "wrap/c_ptr.hpp"
 
 namespace imgbuild::image {
@@ -100,51 +101,15 @@ std::string iso_time(std::int64_t seconds) {
                        utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
-// `relative` inside `root`, symlinks followed as if `root` were '/': an absolute link in the image
-// (usr/share/doc/libfoo1 → /usr/share/doc/foo-common) must lead into the image, never to the host.
-std::optional<fs::path> path_in_root(const fs::path& root, const fs::path& relative) {
-    std::deque<std::string> todo;
-    for (const auto& part : relative) todo.push_back(part.string());
-    std::vector<std::string> done;
-    int links = 0;
-    while (!todo.empty()) {
-        std::string part = std::move(todo.front());
-        todo.pop_front();
-        if (part.empty() || part == "." || part == "/") continue;
-        if (part == "..") {
-            if (!done.empty()) done.pop_back();
-            continue;
-        }
-        fs::path current = root;
-        for (const auto& name : done) current /= name;
-        current /= part;
-        std::error_code error;
-        auto status = fs::symlink_status(current, error);
-        if (!fs::exists(status)) return std::nullopt;
-        if (fs::is_symlink(status)) {
-            if (++links > 40) return std::nullopt; // a loop, as the kernel's ELOOP
-            fs::path target = fs::read_symlink(current, error);
-            if (error) return std::nullopt;
-            if (target.is_absolute()) done.clear();
-            std::vector<std::string> parts;
-            for (const auto& name : target) parts.push_back(name.string());
-            todo.insert(todo.begin(), parts.begin(), parts.end());
-            continue;
-        }
-        done.push_back(std::move(part));
+// `relative` read inside the image's tree: an absolute link in the image (usr/share/doc/libfoo1 →
+// /usr/share/doc/foo-common) leads into the image, never to the host. nullopt when it cannot be read.
+std::optional<std::string> read_in_root(const RootDir& root, const fs::path& relative) {
+    try {
+        return root.try_read(relative);
+    } catch (const Error& e) {
+        log::debug("SBOM: {}", e.what());
+        return std::nullopt;
     }
-    fs::path result = root;
-    for (const auto& name : done) result /= name;
-    return result;
-}
-
-std::optional<std::string> read_in_root(const fs::path& root, const fs::path& relative) {
-    auto path = path_in_root(root, relative);
-    if (!path) return std::nullopt;
-    std::string reason;
-    auto text = try_read_file(*path, reason);
-    if (!text) log::debug("SBOM: cannot read '{}': {}", readable_path(*path), reason);
-    return text;
 }
 
 // ---- License names and expressions ----
@@ -571,19 +536,19 @@ const Installed* lookup(const Database& database, const resolve::LockedPackage& 
     return &it->second;
 }
 
-License copyright_license(const fs::path& root, std::string_view package) {
+License copyright_license(const RootDir& root, std::string_view package) {
     auto text = read_in_root(root, fs::path("usr/share/doc") / package / "copyright");
     return text ? spdx::dep5_license(*text) : License{};
 }
 
-Database read_dpkg(const fs::path& root) {
+Database read_dpkg(const RootDir& root) {
     Database database;
     std::optional<std::string> status;
     for (const char* candidate : {"usr/lib/sysimage/dpkg/status", "var/lib/dpkg/status"})
         if ((status = read_in_root(root, candidate))) break;
     if (!status) {
         log::warn("The SBOM names no suppliers or licenses: '{}' has no readable dpkg status file",
-                  readable_path(root));
+                  readable_path(root.path()));
         return database;
     }
     deb822::for_each_paragraph(*status, [&](const deb822::Paragraph& paragraph) {
@@ -619,15 +584,18 @@ std::string header_string(Header header, rpmTagVal tag) {
 
 // A copy of an rpm database, removed afterwards. librpm never opens a database truly read-only: sqlite
 // adds its -shm and -wal files, and where there is no database it makes one. The image's tree must not
-// change (an ostree deployment's files are hardlinks into the repository), so librpm reads a copy.
+// change (an ostree deployment's files are hardlinks into the repository), so librpm reads a copy. The
+// database's regular files are copied (read inside the tree; a link among them is left out).
 class DatabaseCopy {
 public:
-    explicit DatabaseCopy(const fs::path& source) {
+    DatabaseCopy(const RootDir& root, const std::string& source) {
         std::string path = (fs::temp_directory_path() / "imgbuild-rpmdb-XXXXXX").string();
         if (!mkdtemp(path.data())) throw Error("Failed to create a directory: {}", std::strerror(errno));
         m_path = path;
-        for (const auto& entry : fs::directory_iterator(source))
-            if (entry.is_regular_file()) fs::copy_file(entry.path(), m_path / entry.path().filename());
+        for (const auto& name : root.list(source)) {
+            auto info = root.lstat(source + "/" + name);
+            if (info && S_ISREG(info->st_mode)) write_file_atomic(m_path / name, root.read(source + "/" + name), 0600);
+        }
     }
     ~DatabaseCopy() {
         std::error_code error;
@@ -642,31 +610,35 @@ private:
     fs::path m_path;
 };
 
-// The directory of the tree's rpm database (sqlite, Berkeley DB or ndb), if it has one.
-std::optional<fs::path> rpmdb_directory(const fs::path& root) {
+// The directory of the tree's rpm database (sqlite, Berkeley DB or ndb) as a path in the image (its
+// links resolved there), if it has one.
+std::optional<std::string> rpmdb_directory(const RootDir& root) {
     for (const char* candidate : {"usr/lib/sysimage/rpm", "var/lib/rpm"}) {
-        auto path = path_in_root(root, candidate);
-        if (!path) continue;
-        std::error_code error;
-        for (const char* file : {"rpmdb.sqlite", "Packages", "Packages.db"})
-            if (fs::is_regular_file(*path / file, error)) return path;
+        try {
+            if (!root.is_directory(candidate)) continue;
+            std::string path = root.resolve(candidate);
+            for (const char* file : {"rpmdb.sqlite", "Packages", "Packages.db"})
+                if (root.is_regular_file(path + "/" + file)) return path;
+        } catch (const Error& e) {
+            log::debug("SBOM: {}", e.what());
+        }
     }
     return std::nullopt;
 }
 
-Database read_rpmdb(const fs::path& root) {
+Database read_rpmdb(const RootDir& root) {
     Database database;
     auto directory = rpmdb_directory(root);
     if (!directory) {
-        log::warn("The SBOM names no suppliers or licenses: '{}' has no rpm database", readable_path(root));
+        log::warn("The SBOM names no suppliers or licenses: '{}' has no rpm database", readable_path(root.path()));
         return database;
     }
     std::optional<DatabaseCopy> copy;
     try {
-        copy.emplace(*directory);
+        copy.emplace(root, *directory);
     } catch (const std::exception& e) {
-        log::warn("The SBOM names no suppliers or licenses: the rpm database '{}' cannot be copied: {}",
-                  readable_path(*directory), e.what());
+        log::warn("The SBOM names no suppliers or licenses: the rpm database '{}' cannot be copied: {}", *directory,
+                  e.what());
         return database;
     }
     static std::once_flag configured;
@@ -685,8 +657,7 @@ Database read_rpmdb(const fs::path& root) {
     rpmtsSetRootDir(ts.get(), "/");
     RpmIterator iterator(rpmtsInitIterator(ts.get(), RPMDBI_PACKAGES, nullptr, 0));
     if (!iterator) {
-        log::warn("The SBOM names no suppliers or licenses: the rpm database '{}' cannot be read",
-                  readable_path(*directory));
+        log::warn("The SBOM names no suppliers or licenses: the rpm database '{}' cannot be read", *directory);
         return database;
     }
     while (Header header = rpmdbNextIterator(iterator.get())) {
@@ -707,7 +678,7 @@ Database read_rpmdb(const fs::path& root) {
 }
 
 // The image's os-release ID (debian, ubuntu, fedora, …): the purl namespace of its packages.
-std::string os_release_id(const fs::path& root) {
+std::string os_release_id(const RootDir& root) {
     for (const char* candidate : {"usr/lib/os-release", "etc/os-release", "usr/etc/os-release"}) {
         auto text = read_in_root(root, candidate);
         if (!text) continue;
@@ -903,8 +874,9 @@ json sbom(const SbomInput& input) {
         throw Error("Failed to make the SBOM of '{}': the lock's package format '{}' is neither deb nor rpm",
                     input.name, lock.format);
     const std::string created = iso_time(input.created);
-    const Database database = lock.format == "deb" ? read_dpkg(input.root) : read_rpmdb(input.root);
-    const std::string os_id = os_release_id(input.root);
+    const RootDir root(input.root);
+    const Database database = lock.format == "deb" ? read_dpkg(root) : read_rpmdb(root);
+    const std::string os_id = os_release_id(root);
 
     json packages = json::array();
     json image_package = {

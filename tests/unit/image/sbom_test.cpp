@@ -248,6 +248,30 @@ TEST_F(SbomTest, ReadsAPlainRootfsAndItsOsRelease) {
     EXPECT_EQ(bash.at("externalRefs")[0].at("referenceLocator"), "pkg:deb/ubuntu/bash@5.1-2%2Bdeb11u1?arch=amd64");
 }
 
+// Links in the tree to the host's files (the build host's own copyright file, status file and
+// os-release) are read as the tree's paths: what they name is not in the tree, so nothing of the host
+// reaches the SBOM.
+TEST_F(SbomTest, LinksToTheHostAreResolvedInsideTheTree) {
+    test::TempDir host;
+    auto copyright = host.write("copyright", "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/"
+                                             "1.0/\n\nFiles: *\nCopyright: the host\nLicense: Host-Only\n");
+    auto status = host.write("status", "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n"
+                                       "Maintainer: The Host <host@example.org>\nVersion: 9\n");
+    auto os_release = host.write("os-release", "ID=hostos\n");
+    fs::remove_all(dir.path() / "usr/share/doc/zlib1g");
+    fs::create_symlink(copyright, dir.path() / "usr/share/doc/zlib1g");
+    fs::remove(dir.path() / "usr/lib/sysimage/dpkg/status");
+    fs::create_symlink(status, dir.path() / "usr/lib/sysimage/dpkg/status");
+    fs::create_directories(dir.path() / "usr/lib");
+    fs::create_symlink(os_release, dir.path() / "usr/lib/os-release");
+    auto document = sbom(input);
+    const std::string text = document.dump();
+    EXPECT_EQ(text.find("Host-Only"), std::string::npos) << text;
+    EXPECT_EQ(text.find("The Host"), std::string::npos) << text;
+    EXPECT_EQ(text.find("hostos"), std::string::npos) << text;
+    EXPECT_EQ(package_with_id(document, "SPDXRef-Package-zlib1g-amd64").at("licenseDeclared"), "NOASSERTION");
+}
+
 TEST_F(SbomTest, WithoutADatabaseEveryPackageIsStillListed) {
     fs::remove_all(dir.path() / "usr");
     auto document = sbom(input);
