@@ -11,7 +11,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libvalijson-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
   libsolv-dev libsolvext-dev librpm-dev libostree-dev libglib2.0-dev
-  libcurl4-openssl-dev libssl-dev libarchive-dev libgpgme-dev
+  libcurl4-openssl-dev libssl-dev libarchive-dev libgpgme-dev libseccomp-dev
   # package tooling: fixture repos (rpmbuild, createrepo_c, dpkg-deb, apt-ftparchive) and signing
   rpm createrepo-c dpkg-dev apt-utils gnupg gpgv debian-archive-keyring xz-utils zstd
   # compose: ostree, the initramfs, the sandbox

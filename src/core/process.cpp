@@ -1,14 +1,19 @@
 // fork/exec with one pipe for stdout and stderr (the order people read them in) and one for stdin.
-// The child dies with us (PR_SET_PDEATHSIG), so an interrupted build leaves no stray processes.
+// The child dies with us (PR_SET_PDEATHSIG), so an interrupted build leaves no stray processes, and
+// inherits only the descriptors it is handed: a leaked one would be a way out of the sandbox.
 
 #include "imgbuild/core/process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/close_range.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -21,6 +26,31 @@
 extern char** environ;
 
 namespace imgbuild {
+namespace {
+
+// What the child tells the parent through the status pipe when it does not get to run the program.
+enum class ChildStep : int { cwd, user_namespace, descriptors, exec };
+struct ChildFailure {
+    ChildStep step;
+    int error;
+};
+
+// Between fork and exec (async-signal-safe calls only): every descriptor from 3 up is marked
+// close-on-exec, then the passed ones are unmarked. The status pipe, O_CLOEXEC, stays open until exec.
+bool keep_only(const std::vector<int>& passed) {
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark them one by one.
+        rlimit limit{};
+        rlim_t end =
+            ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY ? limit.rlim_cur : 1 << 20;
+        for (rlim_t fd = 3; fd < end; ++fd) ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+    }
+    for (int fd : passed)
+        if (::fcntl(fd, F_SETFD, 0) != 0) return false;
+    return true;
+}
+
+} // namespace
 
 std::string ProcessResult::status() const {
     if (signal) return fmt::format("was killed by signal {} ({})", signal, strsignal(signal));
@@ -68,6 +98,10 @@ ProcessResult run_process(const ProcessOptions& options) {
     for (auto& entry : env_storage) envp.push_back(entry.data());
     envp.push_back(nullptr);
 
+    for (int fd : options.pass_fds)
+        if (fd < 3 || ::fcntl(fd, F_GETFD) < 0)
+            throw Error("Failed to run '{}': descriptor {} to hand it is not open", options.argv[0], fd);
+
     int out[2], in[2], status_pipe[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(status_pipe, O_CLOEXEC) != 0)
         throw Error("Failed to run '{}': {}", options.argv[0], std::strerror(errno));
@@ -75,31 +109,43 @@ ProcessResult run_process(const ProcessOptions& options) {
     pid_t pid = ::fork();
     if (pid < 0) throw Error("Failed to run '{}': {}", options.argv[0], std::strerror(errno));
     if (pid == 0) {
+        auto fail = [&](ChildStep step) {
+            ChildFailure failure{step, errno};
+            (void)!::write(status_pipe[1], &failure, sizeof failure);
+            _exit(127);
+        };
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) _exit(127);
         ::dup2(in[0], STDIN_FILENO);
         ::dup2(out[1], STDOUT_FILENO);
         ::dup2(out[1], STDERR_FILENO);
-        if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) {
-            int error = errno;
-            (void)!::write(status_pipe[1], &error, sizeof error);
-            _exit(127);
-        }
+        if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) fail(ChildStep::cwd);
+        if (options.user_namespace >= 0 && ::setns(options.user_namespace, CLONE_NEWUSER) != 0)
+            fail(ChildStep::user_namespace);
+        if (!keep_only(options.pass_fds)) fail(ChildStep::descriptors);
         ::execve(program.c_str(), argv.data(), envp.data());
-        int error = errno;
-        (void)!::write(status_pipe[1], &error, sizeof error);
-        _exit(127);
+        fail(ChildStep::exec);
     }
     ::close(in[0]);
     ::close(out[1]);
     ::close(status_pipe[1]);
-    int exec_error = 0;
-    if (::read(status_pipe[0], &exec_error, sizeof exec_error) == sizeof exec_error) {
+    ChildFailure failure{};
+    if (::read(status_pipe[0], &failure, sizeof failure) == sizeof failure) {
         ::close(status_pipe[0]);
         ::close(in[1]);
         ::close(out[0]);
         ::waitpid(pid, nullptr, 0);
-        throw Error("Failed to run '{}': {}", options.argv[0], std::strerror(exec_error));
+        const char* reason = std::strerror(failure.error);
+        switch (failure.step) {
+        case ChildStep::cwd:
+            throw Error("Failed to run '{}': cannot enter '{}': {}", options.argv[0], options.cwd.string(), reason);
+        case ChildStep::user_namespace:
+            throw Error("Failed to run '{}': cannot join its user namespace: {}", options.argv[0], reason);
+        case ChildStep::descriptors:
+            throw Error("Failed to run '{}': cannot hand it its descriptors: {}", options.argv[0], reason);
+        case ChildStep::exec: break;
+        }
+        throw Error("Failed to run '{}': {}", options.argv[0], reason);
     }
     ::close(status_pipe[0]);
 

@@ -1,7 +1,7 @@
-// bubblewrap command lines. Run as root, bwrap would keep almost every capability; the sandbox drops
-// them all and adds back what dpkg, rpm and maintainer scripts need to set owners, modes, file
-// capabilities and to chroot (rpm does, for scriptlets). CAP_MKNOD stays out: with it a script could
-// create the host disk's device node and write to it. CAP_SYS_ADMIN and CAP_SYS_MODULE stay out too.
+// bubblewrap command lines, and the sandbox around them. bwrap runs in a user namespace of ours whose
+// ids map to themselves (files get the owners scripts give them), so the capabilities it keeps hold only
+// in namespaces that namespace owns, not over the host; /proc's writable kernel knobs are read-only, a
+// seccomp filter denies the calls that reach past the sandbox, and no descriptor of ours leaks in.
 
 #include "imgbuild/install/sandbox.hpp"
 
@@ -11,19 +11,51 @@
 
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/log.hpp"
+#include "seccomp.hpp"
+#include "user_namespace.hpp"
 
 namespace imgbuild::install {
 namespace {
 
 namespace fs = std::filesystem;
 
-const char* const capabilities[] = {"CAP_CHOWN",      "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-                                    "CAP_FSETID",     "CAP_SETUID",       "CAP_SETGID",          "CAP_SETFCAP",
-                                    "CAP_SYS_CHROOT", "CAP_KILL",         "CAP_AUDIT_WRITE"};
+// What dpkg, rpm and maintainer scripts need: owners, modes and set-id bits of files, file
+// capabilities (setcap in a postinst), switching users (su, runuser), chroot (rpm's scriptlets) and
+// signals to their own children of other users. Not CAP_DAC_READ_SEARCH (open_by_handle_at),
+// CAP_MKNOD, CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_NET_*: all held in the user namespace only, anyway.
+const char* const capabilities[] = {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",  "CAP_FSETID",
+                                    "CAP_SETUID", "CAP_SETGID",       "CAP_SETFCAP", "CAP_SYS_CHROOT",
+                                    "CAP_KILL",   "CAP_AUDIT_WRITE"};
+
+// /proc entries a process that is uid 0 on the host could write through file modes alone (the
+// sandbox's root is the host's uid 0; proc checks /proc/sys by uid, not by capability): shown
+// read-only. bwrap covers sysrq-trigger, irq and bus itself but skips /proc/sys, whose directory
+// denies W_OK even to root while its files allow it.
+const char* const proc_read_only[] = {"sys", "sysrq-trigger", "irq", "bus", "fs", "pressure", "mtrr"};
+// Entries that show the host's hardware or the kernel's memory, hidden as Docker hides them.
+const char* const proc_hidden_dirs[] = {"acpi", "scsi", "asound"};
+const char* const proc_hidden_files[] = {"kcore", "keys", "timer_list", "timer_stats", "sched_debug", "latency_stats"};
+
+// A fresh /proc at `dest`, covered as above. The kernel is the host's, so its /proc lists the entries.
+void add_proc(std::vector<std::string>& command, const std::string& dest) {
+    command.insert(command.end(), {"--proc", dest});
+    std::error_code ec;
+    for (const char* entry : proc_read_only) {
+        fs::path host = fs::path("/proc") / entry;
+        if (fs::exists(host, ec)) command.insert(command.end(), {"--ro-bind", host.string(), dest + "/" + entry});
+    }
+    for (const char* entry : proc_hidden_dirs)
+        if (fs::is_directory(fs::path("/proc") / entry, ec))
+            command.insert(command.end(), {"--tmpfs", dest + "/" + entry, "--remount-ro", dest + "/" + entry});
+    for (const char* entry : proc_hidden_files)
+        if (fs::exists(fs::path("/proc") / entry, ec))
+            command.insert(command.end(), {"--ro-bind", "/dev/null", dest + "/" + entry});
+}
 
 } // namespace
 
-std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vector<std::string>& argv) {
+std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vector<std::string>& argv,
+                                         const std::vector<int>& seccomp_fds) {
     std::vector<std::string> command{"bwrap",         "--die-with-parent", "--new-session", "--unshare-net",
                                      "--unshare-pid", "--unshare-ipc",     "--unshare-uts", "--unshare-cgroup-try",
                                      "--hostname",    "imgbuild",          "--cap-drop",    "ALL"};
@@ -31,8 +63,9 @@ std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vect
 
     fs::path root = fs::absolute(sandbox.root).lexically_normal();
     if (sandbox.view == Sandbox::View::rootfs) {
-        command.insert(command.end(), {"--bind", root.string(), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs",
-                                       "/tmp", "--tmpfs", "/run"});
+        command.insert(command.end(), {"--bind", root.string(), "/", "--dev", "/dev"});
+        add_proc(command, "/proc");
+        command.insert(command.end(), {"--tmpfs", "/tmp", "--tmpfs", "/run"});
     } else {
         // The host's programs and libraries, read-only; nothing else of the host.
         command.insert(command.end(), {"--ro-bind", "/usr", "/usr"});
@@ -47,13 +80,17 @@ std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vect
         if (fs::exists("/etc/ld.so.cache"))
             command.insert(command.end(), {"--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"});
         std::string mount = sandbox_root_mount.string();
-        command.insert(command.end(),
-                       {"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind", root.string(), mount,
-                        // what rpm's chroot needs inside the rootfs (DESIGN.md §5)
-                        "--dev", mount + "/dev", "--proc", mount + "/proc", "--tmpfs", mount + "/tmp"});
+        command.insert(command.end(), {"--dev", "/dev"});
+        add_proc(command, "/proc");
+        command.insert(command.end(), {"--tmpfs", "/tmp", "--bind", root.string(), mount,
+                                       // what rpm's chroot needs inside the rootfs (DESIGN.md §5)
+                                       "--dev", mount + "/dev"});
+        add_proc(command, mount + "/proc");
+        command.insert(command.end(), {"--tmpfs", mount + "/tmp"});
     }
     for (const auto& [host, inside] : sandbox.read_only)
         command.insert(command.end(), {"--ro-bind", host.string(), inside.string()});
+    for (int fd : seccomp_fds) command.insert(command.end(), {"--add-seccomp-fd", std::to_string(fd)});
 
     command.push_back("--clearenv");
     bool has_path = std::any_of(sandbox.env.begin(), sandbox.env.end(),
@@ -73,8 +110,13 @@ std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vect
 
 ProcessResult run_sandboxed(const Sandbox& sandbox, const std::vector<std::string>& argv,
                             std::function<void(std::string_view)> on_line) {
+    UserNamespace user_namespace;
+    FileDescriptor filter = seccomp_program_fd();
+    FileDescriptor personality = personality_program_fd();
     ProcessOptions options;
-    options.argv = sandbox_command(sandbox, argv);
+    options.argv = sandbox_command(sandbox, argv, {filter.fd, personality.fd});
+    options.pass_fds = {filter.fd, personality.fd};
+    options.user_namespace = user_namespace.fd();
     options.on_line = std::move(on_line);
     log::trace("sandbox: {}", fmt::join(options.argv, " "));
     return run_process(options);
@@ -87,7 +129,12 @@ CopyOnWriteView::CopyOnWriteView(const fs::path& root, fs::path mount, std::stri
                     "shared with the cache",
                     purpose);
     fs::create_directories(m_mount);
-    run_checked<Error>(ProcessOptions{{"rofiles-fuse", "--copyup", root.string(), m_mount.string()}},
+    // A FUSE mount answers only its mounter's uid and gid unless allow_other: the maintainer and
+    // postprocess scripts that switch to a system user (su, runuser) would get EACCES on every file.
+    // default_permissions has the kernel check each file's mode and owner, so the mount lets other
+    // users of the host, and those scripts, do what the root's own permissions let them, no more.
+    run_checked<Error>(ProcessOptions{{"rofiles-fuse", "--copyup", "-o", "allow_other,default_permissions",
+                                       root.string(), m_mount.string()}},
                        fmt::format("show the root copy-on-write to {}", purpose));
 }
 

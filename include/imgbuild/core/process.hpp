@@ -1,6 +1,7 @@
 #pragma once
 // Running programs: argv (never a shell string), output collected line by line, the exit status as a
-// value. Only a failure to start the program is an exception.
+// value. Only a failure to start the program is an exception. A program inherits no descriptor of ours
+// but stdin, stdout, stderr and the ones it is handed (`pass_fds`).
 
 #include <filesystem>
 #include <functional>
@@ -20,6 +21,12 @@ struct ProcessOptions {
     std::function<void(std::string_view line)> on_line;
     // Bytes fed to the program's stdin (closed after them).
     std::string input;
+    // Descriptors the program inherits, at the same numbers (each >= 3). Every other descriptor of
+    // ours is closed in it, whether or not it was opened with O_CLOEXEC.
+    std::vector<int> pass_fds;
+    // A user namespace (a descriptor of /proc/PID/ns/user) the program runs in: the child joins it
+    // before exec, so the program never holds the descriptor itself. -1: ours.
+    int user_namespace = -1;
 };
 
 struct ProcessResult {

@@ -1,8 +1,10 @@
 #pragma once
 // The sandbox every program from a package or a recipe runs in (maintainer scripts, rpm scriptlets,
-// dracut, postprocess scripts): bubblewrap with no network, its own PID, IPC and UTS namespaces, a fresh
-// /dev, /proc and /tmp, nothing of the host writable, and only the capabilities package managers need
-// (no module loading, no device nodes, no mounts, no reboots).
+// dracut, postprocess scripts): bubblewrap inside a user namespace whose ids map to themselves, with no
+// network, its own PID, IPC and UTS namespaces, a fresh /dev, /proc (its kernel knobs read-only) and
+// /tmp, nothing of the host writable, only the capabilities package managers need (held in that user
+// namespace only), a seccomp filter, and no descriptor of ours. docs/sandbox.md says what a script can
+// and cannot do.
 
 #include <filesystem>
 #include <functional>
@@ -34,12 +36,16 @@ struct Sandbox {
 // Where the rootfs appears in the host_tools view.
 inline const std::filesystem::path sandbox_root_mount = "/run/imgbuild/root";
 
-// Runs `argv` in the sandbox. The exit status is a result; only a failure to start bubblewrap throws.
+// Runs `argv` in the sandbox. The exit status is a result; only a failure to set the sandbox up (the
+// user namespace, the seccomp filter) or to start bubblewrap throws.
 ProcessResult run_sandboxed(const Sandbox& sandbox, const std::vector<std::string>& argv,
                             std::function<void(std::string_view)> on_line = {});
 
-// The bwrap command line for `argv` (for messages and tests).
-std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vector<std::string>& argv);
+// The bwrap command line for `argv`, the seccomp filters read from `seccomp_fds` (descriptors bwrap
+// inherits). It runs as the sandbox only inside the user namespace run_sandboxed makes; shown in
+// messages and used by tests.
+std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vector<std::string>& argv,
+                                         const std::vector<int>& seccomp_fds = {});
 
 // A copy-on-write view of a root whose files are hardlinks of the tree cache, for programs imgbuild
 // does not control (maintainer scripts, postprocess scripts): rofiles-fuse --copyup shows the root at
