@@ -4,18 +4,22 @@
 #include "checks.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <regex>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/size.hpp"
 #include "imgbuild/core/strings.hpp"
+#include "limits.hpp"
 #include "schema.hpp"
+#include "text.hpp"
 
 namespace imgbuild::recipe {
 namespace {
@@ -24,6 +28,41 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using pointer = json::json_pointer;
 
+// A unit name before its type suffix: [A-Za-z0-9:_.\\-]+, then optionally '@' and an instance.
+bool is_unit_name(std::string_view name) {
+    auto at = name.find('@');
+    std::string_view prefix = name.substr(0, at);
+    if (!alnum_or(prefix, ":_.\\-")) return false;
+    if (at == std::string_view::npos) return true;
+    std::string_view instance = name.substr(at + 1);
+    return instance.empty() || alnum_or(instance, ":_.\\-");
+}
+
+// The first number in a sysctl value (words separated by spaces or tabs) that 64 bits cannot hold.
+std::optional<std::string> beyond_64_bits(const std::string& value) {
+    for (std::size_t start = value.find_first_not_of(" \t"); start != std::string::npos;) {
+        auto end = value.find_first_of(" \t", start);
+        std::string_view word = std::string_view(value).substr(start, end == std::string::npos ? end : end - start);
+        bool negative = word.starts_with('-');
+        std::string_view digits = negative || word.starts_with('+') ? word.substr(1) : word;
+        if (!digits.empty() && std::all_of(digits.begin(), digits.end(), is_ascii_digit)) {
+            bool fits = true;
+            if (negative) {
+                std::int64_t number = 0;
+                auto result = std::from_chars(word.data(), word.data() + word.size(), number);
+                fits = result.ec == std::errc{};
+            } else {
+                std::uint64_t number = 0;
+                auto result = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+                fits = result.ec == std::errc{};
+            }
+            if (!fits) return std::string(word);
+        }
+        start = end == std::string::npos ? end : value.find_first_not_of(" \t", end);
+    }
+    return std::nullopt;
+}
+
 class Checker {
 public:
     Checker(const json& recipe, const SourceMap& sources, std::vector<Diagnostic>& diagnostics)
@@ -31,14 +70,17 @@ public:
 
     void run() {
         check_version();
+        check_description();
         check_repos();
         check_packages();
+        check_kernel();
         check_sysctl();
         check_units();
         check_image();
         check_files();
         check_accounts("users", "uid");
         check_accounts("groups", "gid");
+        check_user_fields();
         check_paths(m_recipe, schema_document(), pointer{});
     }
 
@@ -64,25 +106,76 @@ private:
 
     static std::string quoted(const pointer& at) { return "'" + display_path(at) + "'"; }
 
+    // The version names the build's directory (OUTDIR/builds/VERSION) and is os-release's IMAGE_VERSION:
+    // one plain path component, which "..", "." (every earlier build), "latest" (the link to the newest)
+    // or a '/' or a newline is not. Checked as written (a --set too) and as {date} and {n} make it.
     void check_version() {
-        const json* version = get_string("/version"_json_pointer);
+        const pointer at = "/version"_json_pointer;
+        const json* version = get_string(at);
         if (!version) return;
-        static const std::regex placeholder(R"(\{([^{}]*)\})");
         const std::string& text = version->get_ref<const std::string&>();
-        for (std::sregex_iterator it(text.begin(), text.end(), placeholder), end; it != end; ++it) {
-            static const std::vector<std::string> known = {"date", "n"};
-            std::string name = (*it)[1].str();
-            if (name != "date" && name != "n") {
-                auto close = closest_match(name, known);
-                report("/version"_json_pointer,
-                       fmt::format(
-                           "unknown placeholder '{{{}}}' in version{} (known: {{date}}, the build date, and {{n}}, "
-                           "the build number of that date)",
-                           name, close ? fmt::format(" (did you mean '{{{}}}'?)", *close) : ""));
+        static const std::vector<std::string> known = {"date", "n"};
+        std::string expanded; // with {date} and {n} at their longest
+        bool placeholders_ok = true;
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            if (text[i] == '{') {
+                auto close = text.find('}', i);
+                std::string name = text.substr(i + 1, close == std::string::npos ? std::string::npos : close - i - 1);
+                if (close != std::string::npos && name == "date") {
+                    expanded += "20240101";
+                } else if (close != std::string::npos && name == "n") {
+                    expanded += "999999999";
+                } else if (close != std::string::npos && name.find('{') == std::string::npos) {
+                    auto hint = closest_match(name, known);
+                    report(at,
+                           fmt::format("unknown placeholder '{{{}}}' in version{} (known: {{date}}, the build date, "
+                                       "and {{n}}, the build number of that date)",
+                                       shown(name), hint ? fmt::format(" (did you mean '{{{}}}'?)", *hint) : ""));
+                    placeholders_ok = false;
+                } else {
+                    report(at, fmt::format("'version' has a '{{' that does not start {{date}} or {{n}}: '{}'",
+                                           shown(text)));
+                    return;
+                }
+                i = close;
+            } else if (text[i] == '}') {
+                report(at, fmt::format("'version' has a '}}' that does not end {{date}} or {{n}}: '{}'", shown(text)));
+                return;
+            } else {
+                expanded += text[i];
             }
         }
-        if (text.find_first_of(" /\t") != std::string::npos)
-            report("/version"_json_pointer, fmt::format("'version' must not contain spaces or '/', not '{}'", text));
+        if (!placeholders_ok) return;
+        bool plain = !expanded.empty() && is_ascii_alnum(expanded[0]) && alnum_or(expanded, "._+~-");
+        if (!plain) {
+            report(at, fmt::format("'version' names the build's directory, so it must be letters, digits and '.', "
+                                   "'_', '+', '~', '-' (with {{date}} and {{n}}), starting with a letter, a digit or "
+                                   "a placeholder; not '{}'",
+                                   shown(text)));
+        } else if (expanded == "latest") {
+            report(at, "'version' cannot be 'latest': the output directory's builds/latest names the newest build");
+        } else if (expanded.size() > limits::version_length) {
+            report(at, fmt::format("'version' is too long: it names a directory and may have {} characters at most "
+                                   "({{date}} counting 8, {{n}} up to 9), and '{}' has {}",
+                                   limits::version_length, shown(text, 40), expanded.size()));
+        }
+    }
+
+    // The description is os-release's PRETTY_NAME="…" when the image has none: one line, and none of the
+    // characters that a shell reading os-release would take as the end of the quotes or as code.
+    void check_description() {
+        const pointer at = "/description"_json_pointer;
+        const json* description = get_string(at);
+        if (!description) return;
+        const std::string& text = description->get_ref<const std::string&>();
+        if (auto bad = find_control(text); bad != std::string::npos) {
+            report(at, fmt::format("'description' holds {}: it is one line (os-release's PRETTY_NAME)",
+                                   control_name(text[bad])));
+        } else if (auto special = text.find_first_of("\"$`\\"); special != std::string::npos) {
+            report(at, fmt::format("'description' holds '{}': it becomes os-release's PRETTY_NAME=\"…\", in which "
+                                   "'\"', '\\', '$' and '`' are not written as themselves (leave them out)",
+                                   text[special]));
+        }
     }
 
     void check_repos() {
@@ -117,6 +210,10 @@ private:
                     report_key(repo / key, fmt::format("'{}' applies to {} repos only, and {} is of type '{}'", key,
                                                        wanted, label, kind));
             };
+            check_archive_path(repo / "suite", "suite");
+            if (const json* components = get_array(repo / "components"))
+                for (std::size_t c = 0; c < components->size(); ++c)
+                    check_archive_path(repo / "components" / c, "component");
             only_for("suite", "deb");
             only_for("components", "deb");
             only_for("keyring", "deb");
@@ -131,19 +228,80 @@ private:
         }
     }
 
+    // A suite or component is a path under the repo's dists/ (bullseye/updates is one): no "." or ".."
+    // part, which would lead out of it, and no empty part.
+    void check_archive_path(const pointer& at, const char* what) {
+        const json* value = get_string(at);
+        if (!value) return;
+        const std::string& text = value->get_ref<const std::string&>();
+        if (text.empty() || !is_ascii_alnum(text[0])) return; // the schema's pattern reports it
+        for (std::size_t start = 0; start <= text.size();) {
+            auto slash = text.find('/', start);
+            std::string_view part =
+                std::string_view(text).substr(start, slash == std::string::npos ? slash : slash - start);
+            if (part.empty() || part == "." || part == "..") {
+                report(at, fmt::format("'{}' is not a {}: it is a path under the repo's dists/, and {} (write names "
+                                       "such as bullseye, bullseye-updates or bullseye/updates)",
+                                       shown(text), what,
+                                       part.empty() ? "it has an empty part ('//' or a '/' at an end)"
+                                                    : fmt::format("'{}' is not a name", part)));
+                return;
+            }
+            if (slash == std::string::npos) break;
+            start = slash + 1;
+        }
+    }
+
     void check_packages() {
         const json* packages = get_array("/packages"_json_pointer);
         const json* excluded = get_array("/exclude"_json_pointer);
         if (!packages || !excluded) return;
+        // Hashed: n packages against n exclusions in n steps.
+        std::unordered_map<std::string, std::size_t> listed;
+        for (std::size_t j = 0; j < packages->size(); ++j)
+            if ((*packages)[j].is_string()) listed.emplace((*packages)[j].get<std::string>(), j);
         for (std::size_t i = 0; i < excluded->size(); ++i) {
             if (!(*excluded)[i].is_string()) continue;
-            for (std::size_t j = 0; j < packages->size(); ++j) {
-                if ((*packages)[j] == (*excluded)[i])
-                    report("/exclude"_json_pointer / i,
-                           fmt::format("'{}' is both in packages (at {}) and in exclude",
-                                       (*excluded)[i].get<std::string>(),
-                                       m_sources.value("/packages"_json_pointer / j).str()));
+            if (auto found = listed.find((*excluded)[i].get<std::string>()); found != listed.end())
+                report("/exclude"_json_pointer / i,
+                       fmt::format("'{}' is both in packages (at {}) and in exclude", found->first,
+                                   m_sources.value("/packages"_json_pointer / found->second).str()));
+        }
+    }
+
+    // Kernel arguments go into the BLS entries and grub.cfg, where each is written in single quotes:
+    // GRUB's other special characters ($, ;, {, }, \, ", #) are then plain text, but a quote would end
+    // the word, and a control character the line. The arguments imgbuild sets itself are not the
+    // recipe's to change.
+    void check_kernel() {
+        const json* args = get_array("/kernel/args"_json_pointer);
+        if (!args) return;
+        for (std::size_t i = 0; i < args->size(); ++i) {
+            const pointer at = "/kernel/args"_json_pointer / i;
+            const json* arg = get_string(at);
+            if (!arg) continue;
+            const std::string& text = arg->get_ref<const std::string&>();
+            if (text.find_first_of(" \t\n\r\v\f") != std::string::npos) continue; // the schema reports it
+            auto bad = std::find_if(text.begin(), text.end(), [](char c) {
+                return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == '\'';
+            });
+            if (bad != text.end()) {
+                auto c = static_cast<unsigned char>(*bad);
+                std::string what = *bad == '\'' ? std::string("a single quote (grub.cfg quotes each argument "
+                                                              "with single quotes, inside which none can be)")
+                                   : c >= 0x80  ? std::string("a character that is not ASCII")
+                                                : control_name(*bad);
+                report(at, fmt::format("kernel argument '{}' holds {}: an argument is printable ASCII without spaces",
+                                       shown(text), what));
+                continue;
             }
+            std::string key = text.substr(0, text.find('='));
+            if (key == "root" || key == "ostree" || text == "rw" || text == "ro")
+                report(at, fmt::format("kernel argument '{}' is one imgbuild sets itself ({}); a recipe cannot set it",
+                                       shown(text),
+                                       key == "root"     ? "root=UUID= of the image's root filesystem"
+                                       : key == "ostree" ? "ostree= names the deployment to boot"
+                                                         : "the root is mounted rw, as ostree needs"));
         }
     }
 
@@ -152,7 +310,6 @@ private:
         if (!sysctl) return;
         static const std::vector<std::string> roots = {"abi",    "crypto", "debug",  "dev",  "fs",
                                                        "kernel", "net",    "sunrpc", "user", "vm"};
-        static const std::regex segment("[A-Za-z0-9_*:@+-]+");
         for (const auto& [key, value] : sysctl->items()) {
             pointer at = "/sysctl"_json_pointer / key;
             // systemd-sysctl accepts a leading '-' (ignore a failure to set it) and '/' as separator.
@@ -180,26 +337,35 @@ private:
                                            key));
                 continue;
             }
-            auto bad = std::find_if(parts.begin(), parts.end(),
-                                    [](const std::string& p) { return !std::regex_match(p, segment); });
+            auto bad =
+                std::find_if(parts.begin(), parts.end(), [](const std::string& p) { return !alnum_or(p, "_*:@+-"); });
             if (bad != parts.end()) {
-                report_key(at, fmt::format("'{}' is not a sysctl key: {}", key,
-                                           bad->empty()
-                                               ? "it has an empty part ('..' or a dot at an end)"
-                                               : fmt::format("'{}' has characters a sysctl name cannot have", *bad)));
+                report_key(at, fmt::format("'{}' is not a sysctl key: {}", shown(key),
+                                           bad->empty() ? "it has an empty part ('..' or a dot at an end)"
+                                                        : fmt::format("'{}' has characters a sysctl name cannot have",
+                                                                      shown(*bad))));
                 continue;
             }
-            if (value.is_string() && value.get<std::string>().find('\n') != std::string::npos)
+            if (!value.is_string()) continue;
+            const std::string& text = value.get_ref<const std::string&>();
+            if (text.find('\n') != std::string::npos) {
                 report(at, fmt::format("the value of sysctl '{}' must be one line", key));
-            if (value.is_string() && value.get<std::string>().empty())
+            } else if (auto control = find_control(text, "\t"); control != std::string::npos) {
+                report(at, fmt::format("the value of sysctl '{}' holds {}, which no sysctl takes", key,
+                                       control_name(text[control])));
+            } else if (text.empty()) {
                 report(at, fmt::format("the value of sysctl '{}' must not be empty", key));
+            } else if (auto number = beyond_64_bits(text)) {
+                report(at, fmt::format("the value of sysctl '{}' holds {}, beyond 64 bits (a sysctl number is "
+                                       "between -9223372036854775808 and 18446744073709551615)",
+                                       key, shown(*number, 40)));
+            }
         }
     }
 
     void check_units() {
         static const std::vector<std::string> suffixes = {"service",   "socket", "target", "timer", "path",  "mount",
                                                           "automount", "swap",   "slice",  "scope", "device"};
-        static const std::regex unit_name(R"([A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?)");
         std::map<std::string, std::string> seen; // unit → the list it first appeared in
         for (const char* list : {"enable", "disable", "mask"}) {
             pointer at = "/units"_json_pointer / list;
@@ -226,11 +392,16 @@ private:
                     }
                     continue;
                 }
-                if (!std::regex_match(unit.substr(0, dot), unit_name) || dot == 0) {
+                if (dot == 0 || !is_unit_name(std::string_view(unit).substr(0, dot))) {
                     report(item,
                            fmt::format("'{}' is not a unit name: it may hold only letters, digits and ':', '_', '.', "
                                        "'-', '\\', '@'",
                                        unit));
+                    continue;
+                }
+                if (unit.size() > 255) {
+                    report(item, fmt::format("'{}' is not a unit name: it is longer than systemd's 255 characters",
+                                             shown(unit, 40)));
                     continue;
                 }
                 auto [first, inserted] = seen.emplace(unit, list);
@@ -277,6 +448,12 @@ private:
                                    label));
             if (!path || !path->get<std::string>().starts_with('/')) continue;
             const std::string& text = path->get_ref<const std::string&>();
+            if (auto control = find_control(text); control != std::string::npos) {
+                report(file / "path", fmt::format("'{}' holds {}: a path in the image is one line of printable "
+                                                  "characters",
+                                                  shown(text), control_name(text[control])));
+                continue;
+            }
             std::string normal = fs::path(text).lexically_normal().string();
             if (normal != text || text.size() < 2) {
                 report(file / "path", fmt::format("'{}' is not a clean absolute file path{}", text,
@@ -324,6 +501,98 @@ private:
         }
     }
 
+    // users: each field is checked for the file it is written to: password-hash for /etc/shadow,
+    // description (GECOS), home and shell for /etc/passwd and sysusers.d, keys for tmpfiles.d's argument
+    // that becomes ~/.ssh/authorized_keys. A newline or a ':' in any of them would add a line or a field
+    // (an account with uid 0, an empty password, a command run as root at each boot).
+    void check_user_fields() {
+        const json* users = get_array("/users"_json_pointer);
+        if (!users) return;
+        for (std::size_t i = 0; i < users->size(); ++i) {
+            const pointer user = "/users"_json_pointer / i;
+            if (const json* hash = get_string(user / "password-hash"))
+                check_password_hash(user / "password-hash", hash->get_ref<const std::string&>());
+            if (const json* gecos = get_string(user / "description")) {
+                const std::string& text = gecos->get_ref<const std::string&>();
+                // '"' and '\' are fine: sysusers.d's writer escapes them, and systemd-sysusers reads them back.
+                if (auto control = find_control(text); control != std::string::npos)
+                    report(user / "description",
+                           fmt::format("{} holds {}: it is one field of /etc/passwd", quoted(user / "description"),
+                                       control_name(text[control])));
+                else if (text.find(':') != std::string::npos)
+                    report(user / "description", fmt::format("{} holds ':', which separates the fields of /etc/passwd",
+                                                             quoted(user / "description")));
+            }
+            for (const char* field : {"home", "shell"})
+                if (const json* path = get_string(user / field))
+                    check_account_path(user / field, path->get_ref<const std::string&>());
+            if (const json* keys = get_array(user / "ssh-authorized-keys")) {
+                for (std::size_t k = 0; k < keys->size(); ++k) {
+                    const pointer at = user / "ssh-authorized-keys" / k;
+                    const json* key = get_string(at);
+                    if (!key) continue;
+                    const std::string& text = key->get_ref<const std::string&>();
+                    if (auto control = find_control(text); control != std::string::npos)
+                        report(at, fmt::format("{} holds {}: each item is one line of authorized_keys (write each key "
+                                               "as an item of its own)",
+                                               quoted(at), control_name(text[control])));
+                }
+            }
+        }
+    }
+
+    // crypt(3): "$id$[param$]salt$hash" (yescrypt, SHA-crypt, bcrypt, …) or the 13 characters of DES,
+    // optionally locked with a leading '!'; or "!" / "*" alone (no password can log in).
+    void check_password_hash(const pointer& at, const std::string& text) {
+        if (auto control = find_control(text); control != std::string::npos) {
+            report(at, fmt::format("{} holds {}, which would end its line in /etc/shadow", quoted(at),
+                                   control_name(text[control])));
+            return;
+        }
+        if (text.find(':') != std::string::npos) {
+            report(at, fmt::format("{} holds ':', which separates the fields of /etc/shadow", quoted(at)));
+            return;
+        }
+        if (text.empty()) {
+            report(at, fmt::format("{} is empty, which lets anyone log in without a password (write '!' for an "
+                                   "account without one, or leave password-hash out)",
+                                   quoted(at)));
+            return;
+        }
+        std::string_view hash = text;
+        if (hash == "!" || hash == "!!" || hash == "*" || hash == "!*") return;
+        if (hash.starts_with('!')) hash.remove_prefix(1);
+        bool modular = hash.starts_with('$') && std::count(hash.begin(), hash.end(), '$') >= 2 && hash.size() > 3 &&
+                       hash[1] != '$' && alnum_or(hash, "./$=,+-");
+        bool des = hash.size() == 13 && alnum_or(hash, "./");
+        if (!modular && !des)
+            report(at, fmt::format("{} must be a crypt(3) hash such as \"$y$j9T$…\" or \"$6$salt$…\" (made by "
+                                   "mkpasswd or openssl passwd -6), or '!' for a locked account; not '{}'",
+                                   quoted(at), shown(text, 40)));
+    }
+
+    // home and shell: clean absolute paths, one field of /etc/passwd and of a sysusers.d line.
+    void check_account_path(const pointer& at, const std::string& text) {
+        std::string problem;
+        if (auto control = find_control(text); control != std::string::npos)
+            problem = control_name(text[control]);
+        else if (text.find_first_of(" ") != std::string::npos)
+            problem = "a space";
+        else if (text.find(':') != std::string::npos)
+            problem = "':', which separates the fields of /etc/passwd";
+        if (!problem.empty()) {
+            report(at, fmt::format("{} holds {}: it must be an absolute path without spaces", quoted(at), problem));
+            return;
+        }
+        if (!text.starts_with('/')) return; // the schema reports it
+        std::string normal = fs::path(text).lexically_normal().string();
+        if (normal.size() > 1 && normal.ends_with('/')) normal.pop_back();
+        bool dotdot = (text + "/").find("/../") != std::string::npos;
+        if (normal != text || dotdot)
+            report(at, fmt::format("{} is '{}', not a clean absolute path (write '{}')", quoted(at), shown(text),
+                                   dotdot ? fs::path(normal).lexically_normal().string() : normal));
+    }
+
     // x-path values must name something that exists (they are absolute by now, see normalize.cpp).
     void check_paths(const json& value, const json& schema, const pointer& at) {
         if (value.is_object()) {
@@ -355,7 +624,35 @@ private:
     std::vector<Diagnostic>& m_diagnostics;
 };
 
+// True when `path` is `tree` or below it (both canonical).
+bool is_under(const fs::path& path, const fs::path& tree) {
+    auto [tree_end, path_at] = std::mismatch(tree.begin(), tree.end(), path.begin(), path.end());
+    return tree_end == tree.end() || (std::next(tree_end) == tree.end() && tree_end->empty());
+}
+
 } // namespace
+
+void check_outside_tree(const nlohmann::json& recipe, const SourceMap& sources, const std::filesystem::path& tree,
+                        std::vector<Diagnostic>& warnings) {
+    std::error_code ec;
+    fs::path base = fs::canonical(tree, ec);
+    if (ec) return;
+    auto check = [&](const pointer& at, const char* what) {
+        if (!recipe.contains(at) || !recipe.at(at).is_string()) return;
+        const std::string& named = recipe.at(at).get_ref<const std::string&>();
+        std::error_code error;
+        fs::path real = fs::canonical(named, error);
+        if (error || is_under(real, base)) return; // a missing one is an error already
+        std::string shown_real = real.string() == named ? "" : fmt::format(" (which is {})", real.string());
+        warnings.push_back({sources.value(at), fmt::format("{} '{}'{} is outside the recipe's directory {}: it is "
+                                                           "copied into the image as it is on this host",
+                                                           what, readable_path(named), shown_real, base.string())});
+    };
+    if (const json& files = recipe.value("files", json::array()); files.is_array())
+        for (std::size_t i = 0; i < files.size(); ++i) check("/files"_json_pointer / i / "source", "the file");
+    if (const json& overlays = recipe.value("overlays", json::array()); overlays.is_array())
+        for (std::size_t i = 0; i < overlays.size(); ++i) check("/overlays"_json_pointer / i, "the overlay");
+}
 
 void check_semantics(const nlohmann::json& recipe, const SourceMap& sources, std::vector<Diagnostic>& diagnostics) {
     Checker(recipe, sources, diagnostics).run();

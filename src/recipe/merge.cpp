@@ -5,6 +5,9 @@
 #include "merge.hpp"
 
 #include <algorithm>
+#include <deque>
+#include <string_view>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -35,21 +38,41 @@ Diagnostic nothing_to_remove(const std::string& key, const Location& where) {
     return {where, fmt::format("!remove: no included file sets '{}', so there is nothing to remove", key)};
 }
 
+// Drops the elements whose flag is set, keeping the others' order.
+template <class T>
+void erase_marked(std::vector<T>& elements, const std::vector<bool>& removed) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < elements.size(); ++i)
+        if (!removed[i]) {
+            if (kept != i) elements[kept] = std::move(elements[i]);
+            ++kept;
+        }
+    elements.resize(kept);
+}
+
 void append_items(Node& base, std::vector<Node> items, std::vector<Diagnostic>& diagnostics) {
+    // The items each identity names, oldest first: a removal takes the first, as a linear search would,
+    // without making a list of n items with n removals cost n².
+    std::unordered_map<std::string, std::deque<std::size_t>> by_identity;
+    for (std::size_t i = 0; i < base.items.size(); ++i)
+        if (const std::string* id = identity(base.items[i])) by_identity[*id].push_back(i);
+    std::vector<bool> removed(base.items.size(), false);
     for (auto& item : items) {
         if (item.tag != MergeTag::remove) {
+            if (const std::string* id = identity(item)) by_identity[*id].push_back(base.items.size());
             base.items.push_back(std::move(item));
+            removed.push_back(false);
             continue;
         }
-        auto match = std::find_if(base.items.begin(), base.items.end(), [&](const Node& candidate) {
-            const std::string* id = identity(candidate);
-            return item.is_scalar() && id && *id == item.text;
-        });
-        if (match == base.items.end())
+        auto match = item.is_scalar() ? by_identity.find(item.text) : by_identity.end();
+        if (match == by_identity.end() || match->second.empty()) {
             diagnostics.push_back(nothing_to_remove(item));
-        else
-            base.items.erase(match);
+            continue;
+        }
+        removed[match->second.front()] = true;
+        match->second.pop_front();
     }
+    erase_marked(base.items, removed);
 }
 
 } // namespace
@@ -61,20 +84,35 @@ void merge_into(Node& base, Node overlay, std::vector<Diagnostic>& diagnostics) 
         return;
     }
     if (base.kind == Node::Kind::mapping && overlay.kind == Node::Kind::mapping) {
+        // Keys by position: merging n keys into n keys stays linear. A mapping has each key once (the
+        // reader refuses duplicates), so a key the overlay removes is not added back by it.
+        // The views point into base.members' keys: reserved first, so no push_back moves them.
+        base.members.reserve(base.members.size() + overlay.members.size());
+        std::unordered_map<std::string_view, std::size_t> position;
+        position.reserve(base.members.capacity());
+        for (std::size_t i = 0; i < base.members.size(); ++i) position.emplace(base.members[i].key, i);
+        std::vector<bool> removed(base.members.size(), false);
         for (auto& member : overlay.members) {
+            auto existing = position.find(member.key);
+            bool present = existing != position.end() && !removed[existing->second];
             if (member.value.tag == MergeTag::remove) {
-                if (!base.erase(member.key)) diagnostics.push_back(nothing_to_remove(member.key, member.value.where));
+                if (!present)
+                    diagnostics.push_back(nothing_to_remove(member.key, member.value.where));
+                else
+                    removed[existing->second] = true;
                 continue;
             }
-            auto existing = std::find_if(base.members.begin(), base.members.end(),
-                                         [&](const Member& m) { return m.key == member.key; });
-            if (existing == base.members.end()) {
-                base.members.push_back(std::move(member));
+            if (present) {
+                Member& target = base.members[existing->second];
+                target.key_where = member.key_where;
+                merge_into(target.value, std::move(member.value), diagnostics);
             } else {
-                existing->key_where = member.key_where;
-                merge_into(existing->value, std::move(member.value), diagnostics);
+                base.members.push_back(std::move(member));
+                removed.push_back(false);
+                position[base.members.back().key] = base.members.size() - 1;
             }
         }
+        erase_marked(base.members, removed);
         base.where = overlay.where;
         return;
     }

@@ -4,7 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <regex>
+
+#include "text.hpp"
 
 namespace imgbuild::recipe {
 
@@ -38,22 +39,62 @@ Node Node::mapping(Location where) {
     return node;
 }
 
+namespace {
+
+std::size_t count_digits(std::string_view text, std::size_t from, bool (*digit)(char)) {
+    std::size_t end = from;
+    while (end < text.size() && digit(text[end])) ++end;
+    return end - from;
+}
+bool is_octal(char c) { return c >= '0' && c <= '7'; }
+bool is_hex(char c) { return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_decimal(char c) { return is_ascii_digit(c); }
+
+// [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+
+bool is_integer(std::string_view text) {
+    if (text.starts_with("0o")) return text.size() > 2 && count_digits(text, 2, is_octal) == text.size() - 2;
+    if (text.starts_with("0x")) return text.size() > 2 && count_digits(text, 2, is_hex) == text.size() - 2;
+    std::size_t sign = !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+    return text.size() > sign && count_digits(text, sign, is_decimal) == text.size() - sign;
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_number(std::string_view text) {
+    std::size_t at = !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+    std::size_t whole = count_digits(text, at, is_decimal);
+    at += whole;
+    std::size_t fraction = 0;
+    if (at < text.size() && text[at] == '.') {
+        fraction = count_digits(text, ++at, is_decimal);
+        at += fraction;
+    }
+    if (whole == 0 && fraction == 0) return false;
+    if (at < text.size() && (text[at] == 'e' || text[at] == 'E')) {
+        ++at;
+        if (at < text.size() && (text[at] == '-' || text[at] == '+')) ++at;
+        std::size_t exponent = count_digits(text, at, is_decimal);
+        if (exponent == 0) return false;
+        at += exponent;
+    }
+    return at == text.size();
+}
+
+} // namespace
+
 void resolve_scalar_kind(Node& node) {
     if (node.style != Node::Style::plain) {
         node.kind = Node::Kind::string;
         return;
     }
-    static const std::regex null_re("~|null|Null|NULL|");
-    static const std::regex bool_re("true|True|TRUE|false|False|FALSE");
-    static const std::regex int_re("[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+");
-    static const std::regex number_re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-    if (std::regex_match(node.text, null_re))
+    const std::string& text = node.text;
+    if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL")
         node.kind = Node::Kind::null;
-    else if (std::regex_match(node.text, bool_re))
+    else if (text == "true" || text == "True" || text == "TRUE" || text == "false" || text == "False" ||
+             text == "FALSE")
         node.kind = Node::Kind::boolean;
-    else if (std::regex_match(node.text, int_re))
+    else if (is_integer(text))
         node.kind = Node::Kind::integer;
-    else if (std::regex_match(node.text, number_re))
+    else if (is_number(text))
         node.kind = Node::Kind::number;
     else
         node.kind = Node::Kind::string;
@@ -94,7 +135,10 @@ static nlohmann::json scalar_json(const Node& node) {
         std::int64_t value = 0;
         auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
         if (ec == std::errc{} && end == digits.data() + digits.size()) return value;
-        return node.text; // out of range for int64: keep the spelling rather than lose digits
+        std::uint64_t unsigned_value = 0; // up to 2^64-1, as the kernel's unsigned long sysctls take
+        auto [uend, uec] = std::from_chars(digits.data(), digits.data() + digits.size(), unsigned_value, base);
+        if (uec == std::errc{} && uend == digits.data() + digits.size()) return unsigned_value;
+        return node.text; // beyond 64 bits: keep the spelling rather than lose digits (checks.cpp reports it)
     }
     case Node::Kind::number: {
         double value = 0;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <string>
+#include <unordered_set>
 
 #include "schema.hpp"
 
@@ -12,11 +14,11 @@ namespace imgbuild::recipe {
 void normalize(Node& node, const nlohmann::json& schema) {
     if (node.kind == Node::Kind::sequence) {
         if (schema.value("x-set", false)) {
+            // Hashed: a list of n items is deduplicated in n steps, not n².
             std::vector<Node> kept;
+            std::unordered_set<std::string> seen;
             for (auto& item : node.items) {
-                bool repeated = item.is_scalar() && std::any_of(kept.begin(), kept.end(), [&](const Node& k) {
-                                    return k.is_scalar() && k.text == item.text;
-                                });
+                bool repeated = item.is_scalar() && !seen.insert(item.text).second;
                 if (!repeated) kept.push_back(std::move(item));
             }
             node.items = std::move(kept);

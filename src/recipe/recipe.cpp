@@ -8,7 +8,6 @@
 #include <functional>
 #include <iterator>
 #include <map>
-#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -17,11 +16,15 @@
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
+#include "imgbuild/core/size.hpp"
 #include "imgbuild/core/strings.hpp"
 #include "imgbuild/recipe/apt_sources.hpp"
+#include "input.hpp"
+#include "limits.hpp"
 #include "merge.hpp"
 #include "normalize.hpp"
 #include "schema.hpp"
+#include "text.hpp"
 #include "variables.hpp"
 #include "yaml_reader.hpp"
 
@@ -37,7 +40,19 @@ public:
     explicit Loader(std::vector<Diagnostic>& diagnostics) : m_diagnostics(diagnostics) {}
 
     std::optional<Node> load(const fs::path& display, const Location& included_at) {
-        fs::path canonical = fs::weakly_canonical(fs::absolute(display));
+        auto cannot = [&](const std::string& reason) {
+            m_diagnostics.push_back({included_at, included_at.known()
+                                                      ? fmt::format("cannot include '{}': {}", display.string(), reason)
+                                                      : fmt::format("cannot read the recipe: {}", reason)});
+            return std::nullopt;
+        };
+        // The error_code forms: a name too long for the system is a bad include, not an internal error.
+        // A path without a canonical form (/dev/fd/63 leads to "pipe:[…]") is known by its own; reading
+        // it says what is wrong with it.
+        std::error_code ec;
+        fs::path absolute = fs::absolute(display, ec).lexically_normal();
+        fs::path canonical = fs::weakly_canonical(absolute, ec);
+        if (ec) canonical = absolute;
         auto on_stack =
             std::find_if(m_stack.begin(), m_stack.end(), [&](const auto& f) { return f.first == canonical; });
         if (on_stack != m_stack.end()) {
@@ -53,12 +68,20 @@ public:
             return Node::mapping(included_at);
         }
 
+        if (m_stack.size() >= limits::include_depth)
+            return cannot(fmt::format("include: chains may be {} files deep at most, and this one is deeper",
+                                      limits::include_depth));
+        if (m_files.size() >= limits::include_files)
+            return cannot(fmt::format("a recipe may read {} files at most", limits::include_files));
         std::string reason;
-        auto text = try_read_file(display, reason);
-        if (!text) {
-            m_diagnostics.push_back({included_at, included_at.known()
-                                                      ? fmt::format("cannot include '{}': {}", display.string(), reason)
-                                                      : fmt::format("cannot read the recipe: {}", reason)});
+        auto text = read_recipe_file(display, reason);
+        if (!text) return cannot(reason);
+        m_bytes += text->size();
+        if (m_bytes > limits::total_bytes)
+            return cannot(
+                fmt::format("the recipe's files would hold more than {} in all", format_size(limits::total_bytes)));
+        if (auto bad = check_text(*text, display.string())) {
+            m_diagnostics.push_back(std::move(*bad));
             return std::nullopt;
         }
         auto tree = read_yaml(*text, display.string(), m_diagnostics);
@@ -112,6 +135,7 @@ private:
     std::vector<Diagnostic>& m_diagnostics;
     std::vector<std::pair<fs::path, fs::path>> m_stack; // (canonical, as displayed) of the files being read
     std::vector<fs::path> m_files;
+    std::size_t m_bytes = 0; // read so far, from every file
 };
 
 void add_builtins(Variables& variables, const Node& root, const fs::path& apt_dir) {
@@ -134,9 +158,8 @@ void add_builtins(Variables& variables, const Node& root, const fs::path& apt_di
 void define_recipe_vars(Variables& variables, const Node& root, std::vector<Diagnostic>& diagnostics) {
     const Node* vars = root.find("vars");
     if (!vars || vars->kind != Node::Kind::mapping) return; // the schema reports a wrong type
-    static const std::regex name_pattern("[A-Za-z_][A-Za-z0-9_-]*");
     for (const auto& member : vars->members) {
-        if (!std::regex_match(member.key, name_pattern)) {
+        if (!is_variable_name(member.key)) {
             diagnostics.push_back(
                 {member.key_where, fmt::format("'{}' is not a variable name (letters, digits, '_' and '-', "
                                                "starting with a letter or '_')",
@@ -297,11 +320,16 @@ Recipe load(const fs::path& path, const LoadOptions& options) {
     std::vector<Diagnostic> findings;
     validate_schema(document, sources, !document.contains("name"), findings);
     check_semantics(document, sources, findings);
+    std::vector<Diagnostic> warnings;
+    check_outside_tree(document, sources, fs::absolute(display).parent_path(), warnings);
+    sort_unique(warnings);
+    for (const auto& warning : warnings) log::diagnostic(log::Level::warn, warning);
     // Findings about values whose error is reported already (an undefined variable, a merge key) are noise.
-    std::vector<Location> failed = variables.failed();
-    collect_broken(*root, failed);
+    std::vector<Location> failed_list = variables.failed();
+    collect_broken(*root, failed_list);
+    std::set<Location> failed(failed_list.begin(), failed_list.end());
     std::copy_if(findings.begin(), findings.end(), std::back_inserter(diagnostics),
-                 [&](const Diagnostic& d) { return std::find(failed.begin(), failed.end(), d.where) == failed.end(); });
+                 [&](const Diagnostic& d) { return !failed.count(d.where); });
     if (!diagnostics.empty()) throw fail();
 
     log::debug("loaded {} ({} files)", display.string(), loader.files().size());

@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <memory>
-#include <regex>
+#include <set>
 
 #include <fmt/format.h>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
@@ -16,6 +16,7 @@
 #include <valijson/validator.hpp>
 
 #include "imgbuild/core/strings.hpp"
+#include "text.hpp"
 
 namespace imgbuild::recipe {
 namespace {
@@ -62,7 +63,7 @@ std::string value_phrase(const json& value) {
     case json::value_t::number_integer:
     case json::value_t::number_unsigned: return fmt::format("the integer {}", value.dump());
     case json::value_t::number_float: return fmt::format("the number {}", value.dump());
-    case json::value_t::string: return fmt::format("'{}'", value.get<std::string>());
+    case json::value_t::string: return fmt::format("'{}'", shown(value.get_ref<const std::string&>(), 80));
     case json::value_t::array: return "a list";
     case json::value_t::object: return "a mapping";
     default: break;
@@ -168,6 +169,37 @@ std::string unknown_key_message(const std::string& key, const json::json_pointer
     return fmt::format("unknown key '{}'{}{}", key, where, hint);
 }
 
+// std::regex, which valijson matches "pattern" with, recurses once per character: a string of some
+// 50,000 characters overflows the stack. The strings a pattern checks (names, URLs, package specs) are
+// never that long; longer ones are reported and left out of the schema's check.
+constexpr std::size_t pattern_length = 4096;
+
+// True when `schema` or one of its alternatives (oneOf, anyOf, allOf) matches strings with a pattern.
+bool has_pattern(const json& schema) {
+    const json& resolved = resolve_ref(schema);
+    if (!resolved.is_object()) return false;
+    if (resolved.contains("pattern")) return true;
+    for (const char* combinator : {"oneOf", "anyOf", "allOf"})
+        if (resolved.contains(combinator))
+            for (const auto& alternative : resolved.at(combinator))
+                if (has_pattern(alternative)) return true;
+    return false;
+}
+
+void find_long_patterned(const json& value, const json& schema, const json::json_pointer& at,
+                         std::vector<json::json_pointer>& out) {
+    if (value.is_object()) {
+        for (const auto& [key, child] : value.items())
+            if (const json* child_schema_ = child_schema(schema, key, false))
+                find_long_patterned(child, *child_schema_, at / key, out);
+    } else if (value.is_array()) {
+        if (const json* items = child_schema(schema, "", true))
+            for (std::size_t i = 0; i < value.size(); ++i) find_long_patterned(value[i], *items, at / i, out);
+    } else if (value.is_string() && value.get_ref<const std::string&>().size() > pattern_length) {
+        if (has_pattern(schema)) out.push_back(at);
+    }
+}
+
 struct Finding {
     Location where;
     std::string message;
@@ -228,6 +260,12 @@ std::vector<Finding> translate(const valijson::ValidationResults::Error& error, 
     if (text.starts_with("Array should contain no fewer than") || text.starts_with("String should be no fewer than")) {
         return {Finding{where, fmt::format("{} must not be empty", path)}};
     }
+    if (text.starts_with("String should be no more than") && value->is_string()) {
+        return {Finding{where, fmt::format("{} must be at most {} characters long, not {} ('{}')", path,
+                                           schema->value("maxLength", json()).dump(),
+                                           value->get_ref<const std::string&>().size(),
+                                           shown(value->get_ref<const std::string&>(), 40))}};
+    }
     if (text.starts_with("Expected number greater than or equal to") ||
         text.starts_with("Expected number less than or equal to")) {
         return {Finding{where, fmt::format("{} must be between {} and {}, not {}", path,
@@ -281,7 +319,6 @@ const nlohmann::json* child_schema(const nlohmann::json& parent, const std::stri
 }
 
 std::string display_path(const nlohmann::json::json_pointer& pointer) {
-    static const std::regex plain_key("[A-Za-z0-9_-]+");
     std::string path;
     const json* schema = &schema_document();
     for (const auto& token : pointer_tokens(pointer)) {
@@ -290,7 +327,7 @@ std::string display_path(const nlohmann::json::json_pointer& pointer) {
                      std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
         if (index)
             path += "[" + token + "]";
-        else if (std::regex_match(token, plain_key))
+        else if (alnum_or(token, "_-"))
             path += (path.empty() ? "" : ".") + token;
         else
             path += "[\"" + token + "\"]";
@@ -303,14 +340,34 @@ void validate_schema(const nlohmann::json& document, const SourceMap& sources, b
                      std::vector<Diagnostic>& diagnostics) {
     static const auto complete = parse_schema(false);
     static const auto partial = parse_schema(true);
+    std::vector<json::json_pointer> long_strings;
+    find_long_patterned(document, schema_document(), json::json_pointer{}, long_strings);
+    const json* checked = &document;
+    json shortened;
+    std::set<Location> skipped;
+    if (!long_strings.empty()) {
+        shortened = document;
+        for (const auto& at : long_strings) {
+            Location where = sources.value(at);
+            diagnostics.push_back(
+                {where,
+                 fmt::format("'{}' is {} characters long; a value of its kind may have {} at "
+                             "most",
+                             display_path(at), document.at(at).get_ref<const std::string&>().size(), pattern_length)});
+            shortened[at] = "";
+            skipped.insert(where);
+        }
+        checked = &shortened;
+    }
     valijson::Validator validator;
     valijson::ValidationResults results;
-    valijson::adapters::NlohmannJsonAdapter target(document);
+    valijson::adapters::NlohmannJsonAdapter target(*checked);
     validator.validate(fragment ? *partial : *complete, target, &results);
     valijson::ValidationResults::Error error;
     while (results.popError(error)) {
-        for (auto& finding : translate(error, document, sources))
-            diagnostics.push_back(Diagnostic{std::move(finding.where), std::move(finding.message)});
+        for (auto& finding : translate(error, *checked, sources))
+            if (!skipped.count(finding.where))
+                diagnostics.push_back(Diagnostic{std::move(finding.where), std::move(finding.message)});
     }
 }
 

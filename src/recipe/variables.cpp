@@ -4,19 +4,16 @@
 #include "variables.hpp"
 
 #include <algorithm>
-#include <regex>
 
 #include <fmt/format.h>
 
+#include "imgbuild/core/size.hpp"
 #include "imgbuild/core/strings.hpp"
+#include "limits.hpp"
+#include "text.hpp"
 
 namespace imgbuild::recipe {
 namespace {
-
-const std::regex& name_pattern() {
-    static const std::regex pattern("[A-Za-z_][A-Za-z0-9_-]*");
-    return pattern;
-}
 
 void collect_references(const Node& node, std::set<std::string>& names) {
     if (node.kind == Node::Kind::string || (node.is_scalar() && node.style == Node::Style::plain)) {
@@ -70,6 +67,9 @@ std::vector<std::string> Variables::names() const {
 std::optional<std::string> Variables::value_of(const std::string& name, const Location& used_at,
                                                std::vector<Diagnostic>& diagnostics, std::vector<std::string>& stack) {
     if (auto done = m_resolved.find(name); done != m_resolved.end()) return done->second;
+    // A variable whose value failed (reported once): not expanded again, or "b: ${a}${a}" chains over
+    // a broken "a" would take 2^n steps.
+    if (m_broken.count(name)) return std::nullopt;
     if (m_invalid.count(name) && !m_defined.count(name)) return std::nullopt;
     if (std::find(stack.begin(), stack.end(), name) != stack.end()) {
         stack.push_back(name);
@@ -81,7 +81,11 @@ std::optional<std::string> Variables::value_of(const std::string& name, const Lo
         stack.push_back(name);
         auto value = expand_text(defined->second.text, defined->second, diagnostics, stack);
         stack.pop_back();
-        if (value) m_resolved[name] = *value;
+        if (value && !account(value->size(), used_at, diagnostics)) value.reset();
+        if (value)
+            m_resolved[name] = *value;
+        else
+            m_broken.insert(name);
         return value;
     }
     if (auto builtin = m_builtin.find(name); builtin != m_builtin.end()) {
@@ -122,13 +126,20 @@ std::optional<std::string> Variables::expand_text(const std::string& text, const
             return std::nullopt;
         }
         std::string name = text.substr(at + 2, end - at - 2);
-        if (!std::regex_match(name, name_pattern())) {
+        if (!is_variable_name(name)) {
             diagnostics.push_back({location_in_scalar(node, at),
                                    fmt::format("'${{{}}}' is not a variable name (letters, digits, '_' and '-', "
                                                "starting with a letter or '_')",
                                                name)});
             ok = false;
         } else if (auto value = value_of(name, location_in_scalar(node, at), diagnostics, stack)) {
+            if (result.size() + value->size() > limits::expanded_value_bytes) {
+                diagnostics.push_back({location_in_scalar(node, at),
+                                       fmt::format("expanding '${{{}}}' here makes the value longer than {} (variables "
+                                                   "that repeat each other double with each level)",
+                                                   name, format_size(limits::expanded_value_bytes))});
+                return std::nullopt;
+            }
             result += *value;
         } else {
             ok = false;
@@ -138,10 +149,22 @@ std::optional<std::string> Variables::expand_text(const std::string& text, const
     return ok ? std::optional(result) : std::nullopt;
 }
 
+bool Variables::account(std::size_t bytes, const Location& where, std::vector<Diagnostic>& diagnostics) {
+    m_expanded_bytes += bytes;
+    if (m_expanded_bytes <= limits::expanded_total_bytes) return true;
+    if (!m_exhausted)
+        diagnostics.push_back({where, fmt::format("variables expand to more than {} of text in all here; values past "
+                                                  "this point are not expanded",
+                                                  format_size(limits::expanded_total_bytes))});
+    m_exhausted = true;
+    return false;
+}
+
 void Variables::expand(Node& node, std::vector<Diagnostic>& diagnostics) {
     if (node.is_scalar() && node.kind != Node::Kind::null && node.text.find('$') != std::string::npos) {
         std::vector<std::string> stack;
-        auto value = expand_text(node.text, node, diagnostics, stack);
+        auto value = m_exhausted ? std::nullopt : expand_text(node.text, node, diagnostics, stack);
+        if (value && *value != node.text && !account(value->size(), node.where, diagnostics)) value.reset();
         if (!value) {
             m_failed.push_back(node.where);
         } else if (*value != node.text) {

@@ -49,10 +49,17 @@ private:
     std::optional<std::string> value_of(const std::string& name, const Location& used_at,
                                         std::vector<Diagnostic>& diagnostics, std::vector<std::string>& stack);
 
+    // Adds `bytes` of expanded text to the recipe's total; false (reported once, at `where`) beyond
+    // limits::expanded_total_bytes, after which nothing more is expanded.
+    bool account(std::size_t bytes, const Location& where, std::vector<Diagnostic>& diagnostics);
+
     std::map<std::string, Node> m_defined;
     std::map<std::string, Builtin> m_builtin;
     std::map<std::string, std::string> m_resolved;
     std::set<std::string> m_invalid;
+    std::set<std::string> m_broken; // defined, but their value could not be expanded (reported)
+    std::size_t m_expanded_bytes = 0;
+    bool m_exhausted = false;
     std::vector<Location> m_failed;
 };
 

@@ -1,146 +1,78 @@
-// yaml-cpp → Node: keeps yaml-cpp's marks (0-based) as 1-based locations, works out how each scalar
-// was written (yaml-cpp only says "plain or not"), and reports what YAML allows but a recipe must not
-// contain: duplicate keys, several documents, complex keys, unknown tags.
+// yaml-cpp's parser events → Node: keeps yaml-cpp's marks (0-based) as 1-based locations, works out
+// how each scalar was written (yaml-cpp only says "plain or not"), and reports what YAML allows but a
+// recipe must not contain: duplicate keys, several documents, complex keys, unknown tags, NUL
+// characters. The tree is built from the events (not from yaml-cpp's node graph) so that what aliases
+// repeat and how deep values nest is counted as it happens, and refused at the alias that goes too far.
 
 #include "yaml_reader.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <sstream>
 #include <tuple>
+#include <unordered_map>
 
 #include <fmt/format.h>
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
+
+#include "limits.hpp"
 
 namespace imgbuild::recipe {
 namespace {
 
-class Reader {
+// What a value costs once aliases are expanded: values, bytes of scalar text, levels of nesting.
+struct Cost {
+    std::uint64_t values = 0;
+    std::uint64_t bytes = 0;
+    std::size_t depth = 0;
+
+    Cost& operator+=(const Cost& other) {
+        values += other.values;
+        bytes += other.bytes;
+        depth = std::max(depth, other.depth + 1);
+        return *this;
+    }
+};
+
+// Thrown from an event handler to stop the parser once a limit is hit (the finding is reported).
+struct Stop {};
+
+class Reader final : public YAML::EventHandler {
 public:
     Reader(std::string_view text, const std::string& file, std::vector<Diagnostic>& diagnostics)
-        : m_text(text), m_file(file), m_diagnostics(diagnostics) {}
-
-    Location at(const YAML::Mark& mark) const {
-        if (mark.is_null()) return Location{m_file, 0, 0};
-        return Location{m_file, mark.line + 1, mark.column + 1};
-    }
-
-    void report(Location where, std::string message) {
-        m_diagnostics.push_back(Diagnostic{std::move(where), std::move(message)});
-    }
-
-    // The scalar's style, read from the source text at its mark: past any anchor or tag, a quote
-    // starts a quoted scalar and '|' or '>' a block scalar.
-    Node::Style style_at(const YAML::Node& node) const {
-        if (node.Tag() == "?") return Node::Style::plain;
-        auto pos = static_cast<std::size_t>(std::max(0, node.Mark().pos));
-        while (pos < m_text.size() && (m_text[pos] == '!' || m_text[pos] == '&')) {
-            while (pos < m_text.size() && m_text[pos] != ' ' && m_text[pos] != '\t' && m_text[pos] != '\n') ++pos;
-            while (pos < m_text.size() && (m_text[pos] == ' ' || m_text[pos] == '\t')) ++pos;
-        }
-        if (pos < m_text.size() && (m_text[pos] == '"' || m_text[pos] == '\'')) return Node::Style::quoted;
-        if (pos < m_text.size() && (m_text[pos] == '|' || m_text[pos] == '>')) return Node::Style::block;
-        return Node::Style::plain;
-    }
-
-    MergeTag merge_tag(const YAML::Node& node, Node::Style& style) {
-        const std::string& tag = node.Tag();
-        if (tag.empty() || tag == "?" || tag == "!") return MergeTag::none;
-        if (tag == "!remove") return MergeTag::remove;
-        if (tag == "!replace") return MergeTag::replace;
-        if (tag == "tag:yaml.org,2002:str") {
-            style = Node::Style::quoted; // !!str: a string whatever it looks like
-            return MergeTag::none;
-        }
-        report(at(node.Mark()), fmt::format("unknown tag '{}': a recipe may use !remove (drop an inherited value) "
-                                            "and !replace (replace instead of merge)",
-                                            tag));
-        return MergeTag::none;
-    }
-
-    Node convert(const YAML::Node& node, const Location& fallback) {
-        Location where = node.Mark().is_null() ? fallback : at(node.Mark());
-        switch (node.Type()) {
-        case YAML::NodeType::Undefined:
-        case YAML::NodeType::Null: {
-            Node result;
-            result.where = fallback;
-            Node::Style style = Node::Style::plain;
-            result.tag = merge_tag(node, style);
-            if (style == Node::Style::quoted) result = Node::scalar("", style, fallback);
-            return result;
-        }
-        case YAML::NodeType::Scalar: {
-            Node::Style style = style_at(node);
-            MergeTag tag = merge_tag(node, style);
-            Node result = Node::scalar(node.Scalar(), style, where);
-            result.tag = tag;
-            return result;
-        }
-        case YAML::NodeType::Sequence: {
-            Node result;
-            result.kind = Node::Kind::sequence;
-            result.where = where;
-            Node::Style ignored{};
-            result.tag = merge_tag(node, ignored);
-            for (const auto& item : node) {
-                // An empty item ("- ") has no mark of its own; its dash is as close as we get.
-                result.items.push_back(convert(item, where));
-            }
-            return result;
-        }
-        case YAML::NodeType::Map: {
-            Node result = Node::mapping(where);
-            Node::Style ignored{};
-            result.tag = merge_tag(node, ignored);
-            for (const auto& pair : node) {
-                const YAML::Node& key = pair.first;
-                Location key_where = at(key.Mark());
-                if (!key.IsScalar()) {
-                    report(key_where, "a key must be a plain name, not a list or mapping");
-                    continue;
-                }
-                const std::string& name = key.Scalar();
-                if (name == "<<") {
-                    report(key_where, "YAML merge keys ('<<') are not supported: use include: to share settings");
-                    result.broken = true;
-                    continue;
-                }
-                if (const auto* first = find_member(result, name)) {
-                    report(key_where,
-                           fmt::format("duplicate key '{}' (first written at line {})", name, first->key_where.line));
-                    continue;
-                }
-                // A value left empty ("key:") has no mark of its own; point at its key instead.
-                Node value = convert(pair.second, key_where);
-                if (pair.second.IsNull()) value.where = key_where;
-                result.members.push_back(Member{name, key_where, std::move(value)});
-            }
-            return result;
-        }
-        }
-        return Node{};
+        : m_text(text), m_file(file), m_diagnostics(diagnostics) {
+        m_line_starts.push_back(0);
+        for (std::size_t at = m_text.find('\n'); at != std::string_view::npos; at = m_text.find('\n', at + 1))
+            m_line_starts.push_back(at + 1);
     }
 
     std::optional<Node> read() {
-        std::vector<YAML::Node> documents;
+        std::istringstream stream{std::string(m_text)};
         try {
-            documents = YAML::LoadAll(std::string(m_text));
+            YAML::Parser parser(stream);
+            while (parser.HandleNextDocument(*this)) {
+            }
         } catch (const YAML::Exception& e) {
             explain_syntax_error(e);
             return std::nullopt;
+        } catch (const Stop&) {
+            return std::nullopt;
         }
-        if (documents.empty()) {
+        if (m_documents == 0 || !m_root) {
             report(Location{m_file, 1, 1}, "the file is empty: a recipe is a mapping of keys such as name, "
                                            "format, repos and packages");
             return std::nullopt;
         }
-        if (documents.size() > 1) {
-            report(document_start(documents[1].Mark()),
+        if (m_documents > 1) {
+            report(document_start(m_second_document),
                    fmt::format("a recipe file holds one YAML document, this one holds {} "
                                "(remove the '---' separator, or split the file and use include:)",
-                               documents.size()));
+                               m_documents));
         }
-        const YAML::Node& root = documents.front();
-        Node tree = convert(root, Location{m_file, 1, 1});
+        Node tree = std::move(*m_root);
         // yaml-cpp accepts a quoted string left open until the end of the file; nothing after it was
         // read as written, so stop here.
         if (auto open = unclosed_quote(tree)) {
@@ -155,21 +87,212 @@ public:
         return tree;
     }
 
+    // yaml-cpp's events, in document order.
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        if (++m_documents == 2) m_second_document = mark;
+        m_anchors.clear(); // anchors are the document's own
+    }
+    void OnDocumentEnd() override {}
+
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+        if (m_documents > 1) return;
+        Node node;
+        node.where = at(mark);
+        finish(std::move(node), Cost{1, 0, 0}, anchor, true, false);
+    }
+
+    void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  const std::string& value) override {
+        if (m_documents > 1) return;
+        Node::Style style = style_at(mark, tag);
+        MergeTag merge = merge_tag(mark, tag, style);
+        Node node = Node::scalar(value, style, at(mark));
+        node.tag = merge;
+        if (value.find('\0') != std::string::npos) {
+            report(node.where, "the string holds a NUL character (\"\\0\"), which no value may hold: the files and "
+                               "command lines it ends up in cannot carry one");
+            std::string shown;
+            for (char c : value) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+            node.text = std::move(shown);
+            node.broken = true;
+        }
+        finish(std::move(node), Cost{1, value.size(), 0}, anchor, false, true);
+    }
+
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+        if (m_documents > 1) return;
+        auto found = m_anchors.find(anchor);
+        if (found == m_anchors.end()) { // registered but not finished: the alias is inside its own anchor
+            report(at(mark), "this alias repeats a value that contains the alias itself, which would never end");
+            throw Stop{};
+        }
+        const auto& [node, cost] = found->second;
+        m_aliased.values += cost.values;
+        m_aliased.bytes += cost.bytes;
+        if (m_aliased.values > limits::alias_values || m_aliased.bytes > limits::alias_bytes) {
+            report(at(mark), fmt::format("too much repetition by YAML aliases: with this alias they repeat more than "
+                                         "{} values or {} KiB of text in all (a recipe's anchors and aliases are "
+                                         "for sharing a few values)",
+                                         limits::alias_values, limits::alias_bytes >> 10));
+            throw Stop{};
+        }
+        if (m_stack.size() + cost.depth > limits::nesting_depth) too_deep(mark);
+        Node copy = node;
+        finish(std::move(copy), cost, YAML::NullAnchor, false, node.is_scalar() && node.kind != Node::Kind::null);
+    }
+
+    void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                         YAML::EmitterStyle::value) override {
+        if (m_documents > 1) return;
+        Node node;
+        node.kind = Node::Kind::sequence;
+        node.where = at(mark);
+        Node::Style ignored{};
+        node.tag = merge_tag(mark, tag, ignored);
+        open(std::move(node), anchor, mark);
+    }
+    void OnSequenceEnd() override { close(); }
+
+    void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                    YAML::EmitterStyle::value) override {
+        if (m_documents > 1) return;
+        Node node = Node::mapping(at(mark));
+        Node::Style ignored{};
+        node.tag = merge_tag(mark, tag, ignored);
+        open(std::move(node), anchor, mark);
+    }
+    void OnMapEnd() override { close(); }
+
 private:
-    static const Member* find_member(const Node& mapping, const std::string& key) {
-        for (const auto& member : mapping.members)
-            if (member.key == key) return &member;
-        return nullptr;
+    // A list or mapping being read, and for a mapping the key waiting for its value.
+    struct Frame {
+        Node node;
+        YAML::anchor_t anchor = YAML::NullAnchor;
+        Cost cost;
+        bool has_key = false;
+        bool keep_pair = false; // false: the pair is dropped (the key was reported)
+        std::string key;
+        Location key_where;
+        std::unordered_map<std::string, int> lines; // key → the line it was first written at
+    };
+
+    Location at(const YAML::Mark& mark) const {
+        if (mark.is_null()) return Location{m_file, 0, 0};
+        return Location{m_file, mark.line + 1, mark.column + 1};
+    }
+
+    void report(Location where, std::string message) {
+        m_diagnostics.push_back(Diagnostic{std::move(where), std::move(message)});
+    }
+
+    [[noreturn]] void too_deep(const YAML::Mark& mark) {
+        report(at(mark),
+               fmt::format("lists and mappings are nested more than {} levels deep here", limits::nesting_depth));
+        throw Stop{};
+    }
+
+    void open(Node node, YAML::anchor_t anchor, const YAML::Mark& mark) {
+        if (m_stack.size() >= limits::nesting_depth) too_deep(mark);
+        m_stack.push_back(Frame{std::move(node), anchor, Cost{1, 0, 0}});
+    }
+
+    void close() {
+        if (m_documents > 1) return;
+        Frame frame = std::move(m_stack.back());
+        m_stack.pop_back();
+        if (frame.has_key) { // a key without a value event: yaml-cpp always sends one, but do not lose it
+            Node null;
+            null.where = frame.key_where;
+            add_to(frame, std::move(null), true);
+        }
+        finish(std::move(frame.node), frame.cost, frame.anchor, false, false);
+    }
+
+    // A value is complete: remember it under its anchor, then put it where it belongs. `null` marks
+    // yaml-cpp's null values (they have no place of their own: the key's or the list's stands in);
+    // `scalar_key` whether the value may be a key.
+    void finish(Node node, Cost cost, YAML::anchor_t anchor, bool null, bool scalar_key) {
+        if (anchor != YAML::NullAnchor) m_anchors[anchor] = {node, cost};
+        if (m_stack.empty()) {
+            if (null) node.where = Location{m_file, 1, 1};
+            if (!m_root) m_root = std::move(node);
+            return;
+        }
+        Frame& parent = m_stack.back();
+        parent.cost += cost;
+        if (parent.node.kind == Node::Kind::sequence) {
+            if (null) node.where = parent.node.where; // an empty item ("- ") has only its list's place
+            parent.node.items.push_back(std::move(node));
+        } else if (!parent.has_key) {
+            take_key(parent, std::move(node), scalar_key);
+        } else {
+            add_to(parent, std::move(node), null);
+        }
+    }
+
+    void take_key(Frame& frame, Node key, bool scalar) {
+        frame.has_key = true;
+        frame.keep_pair = false;
+        frame.key_where = key.where;
+        if (!scalar) {
+            report(key.where, "a key must be a plain name, not a list or mapping");
+            return;
+        }
+        if (key.broken) return; // a NUL, reported
+        if (key.text == "<<") {
+            report(key.where, "YAML merge keys ('<<') are not supported: use include: to share settings");
+            frame.node.broken = true;
+            return;
+        }
+        auto [first, inserted] = frame.lines.emplace(key.text, key.where.line);
+        if (!inserted) {
+            report(key.where, fmt::format("duplicate key '{}' (first written at line {})", key.text, first->second));
+            return;
+        }
+        frame.key = std::move(key.text);
+        frame.keep_pair = true;
+    }
+
+    void add_to(Frame& frame, Node value, bool null) {
+        frame.has_key = false;
+        if (!frame.keep_pair) return;
+        // A value left empty ("key:") has no place of its own; point at its key instead.
+        if (null) value.where = frame.key_where;
+        frame.node.members.push_back(Member{std::move(frame.key), frame.key_where, std::move(value)});
+    }
+
+    // The scalar's style, read from the source text at its mark: past any anchor or tag, a quote
+    // starts a quoted scalar and '|' or '>' a block scalar.
+    Node::Style style_at(const YAML::Mark& mark, const std::string& tag) const {
+        if (tag == "?") return Node::Style::plain;
+        auto pos = static_cast<std::size_t>(std::max(0, mark.pos));
+        while (pos < m_text.size() && (m_text[pos] == '!' || m_text[pos] == '&')) {
+            while (pos < m_text.size() && m_text[pos] != ' ' && m_text[pos] != '\t' && m_text[pos] != '\n') ++pos;
+            while (pos < m_text.size() && (m_text[pos] == ' ' || m_text[pos] == '\t')) ++pos;
+        }
+        if (pos < m_text.size() && (m_text[pos] == '"' || m_text[pos] == '\'')) return Node::Style::quoted;
+        if (pos < m_text.size() && (m_text[pos] == '|' || m_text[pos] == '>')) return Node::Style::block;
+        return Node::Style::plain;
+    }
+
+    MergeTag merge_tag(const YAML::Mark& mark, const std::string& tag, Node::Style& style) {
+        if (tag.empty() || tag == "?" || tag == "!") return MergeTag::none;
+        if (tag == "!remove") return MergeTag::remove;
+        if (tag == "!replace") return MergeTag::replace;
+        if (tag == "tag:yaml.org,2002:str") {
+            style = Node::Style::quoted; // !!str: a string whatever it looks like
+            return MergeTag::none;
+        }
+        report(at(mark), fmt::format("unknown tag '{}': a recipe may use !remove (drop an inherited value) "
+                                     "and !replace (replace instead of merge)",
+                                     tag));
+        return MergeTag::none;
     }
 
     // The text of line `line` (0-based), without its newline.
     std::string_view line_text(int line) const {
-        std::size_t start = 0;
-        for (int i = 0; i < line && start != std::string_view::npos; ++i) {
-            start = m_text.find('\n', start);
-            if (start != std::string_view::npos) ++start;
-        }
-        if (start == std::string_view::npos) return {};
+        if (line < 0 || static_cast<std::size_t>(line) >= m_line_starts.size()) return {};
+        std::size_t start = m_line_starts[static_cast<std::size_t>(line)];
         return m_text.substr(start, m_text.find('\n', start) - start);
     }
 
@@ -253,11 +376,9 @@ private:
     }
 
     Location location_of(std::size_t pos) const {
-        int line =
-            1 + static_cast<int>(std::count(m_text.begin(), m_text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
-        std::size_t line_start = m_text.rfind('\n', pos == 0 ? 0 : pos - 1);
-        line_start = line_start == std::string_view::npos || pos == 0 ? 0 : line_start + 1;
-        return Location{m_file, line, static_cast<int>(pos - line_start) + 1};
+        auto next = std::upper_bound(m_line_starts.begin(), m_line_starts.end(), pos);
+        auto line = static_cast<std::size_t>(next - m_line_starts.begin()) - 1;
+        return Location{m_file, static_cast<int>(line) + 1, static_cast<int>(pos - m_line_starts[line]) + 1};
     }
 
     // The '---' line that starts a document whose first value is at `mark`.
@@ -325,6 +446,14 @@ private:
     std::string_view m_text;
     const std::string& m_file;
     std::vector<Diagnostic>& m_diagnostics;
+    std::vector<std::size_t> m_line_starts; // the offset of each line's first character
+
+    int m_documents = 0;
+    YAML::Mark m_second_document;
+    std::optional<Node> m_root;
+    std::vector<Frame> m_stack;
+    std::unordered_map<YAML::anchor_t, std::pair<Node, Cost>> m_anchors;
+    Cost m_aliased; // what aliases have repeated so far
 };
 
 } // namespace

@@ -1,6 +1,10 @@
 // The command line contract (DESIGN.md §2, docs/cli.md): help, version, exit codes, output streams,
 // log formats. Runs the real binary.
 
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -159,6 +163,65 @@ TEST(Cli, ShowOfABadRecipePrintsNothingOnStdout) {
     EXPECT_EQ(result.exit_code, 2);
     EXPECT_EQ(result.out, "");
     EXPECT_NE(result.err.find("invalid YAML"), std::string::npos);
+}
+
+// What is not a regular file is refused at once, by name, with exit 2: it would never end (/dev/zero,
+// `yes`) or block (a FIFO without a writer). Each of these filled memory or hung before.
+TEST(Cli, RecipesThatAreNotRegularFilesExitTwoAtOnce) {
+    TempDir dir;
+    auto fifo = dir.path() / "fifo.yaml";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    std::string cache = (dir.path() / "cache").string();
+    struct Case {
+        std::vector<std::string> args;
+        std::string says;
+    };
+    for (const auto& [args, says] : std::vector<Case>{
+             {{"validate", "/dev/zero"},
+              "/dev/zero: cannot read the recipe: it is a character device, not a regular file"},
+             {{"--cache-dir", cache, "build", "/dev/zero", "-o", (dir.path() / "out").string()},
+              "/dev/zero: cannot read the recipe: it is a character device"},
+             {{"show", fifo.string()}, "cannot read the recipe: it is a FIFO (a pipe), not a regular file"},
+             {{"validate", dir.path().string()}, "cannot read the recipe: it is a directory"},
+         }) {
+        auto start = std::chrono::steady_clock::now();
+        auto result = run_imgbuild(args);
+        EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
+        EXPECT_EQ(result.exit_code, 2) << result.err;
+        EXPECT_NE(result.err.find(says), std::string::npos) << result.err;
+        EXPECT_EQ(result.err.find("internal error"), std::string::npos) << result.err;
+    }
+    // A process substitution is a pipe too.
+    auto yes = run_command({"bash", "-c", std::string("'") + IMGBUILD_BINARY + "' validate <(yes)"});
+    EXPECT_EQ(yes.exit_code, 2) << yes.err;
+    EXPECT_NE(yes.err.find("it is a FIFO (a pipe), not a regular file"), std::string::npos) << yes.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+}
+
+// A file copied into the image from outside the recipe's directory is named, with its place; the
+// shipped recipes keep theirs under recipes/ and draw no warning.
+TEST(Cli, FilesFromOutsideTheRecipesDirectoryAreWarnedAbout) {
+    TempDir dir;
+    auto secret = dir.write("host/secret", "x");
+    auto path =
+        dir.write("recipes/r.yaml", std::string(valid) + "files:\n  - {path: /etc/x, source: ../host/secret}\n");
+    auto result = run_imgbuild({"validate", path.string()});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.err.find("r.yaml:6:28: the file '" + secret.string() + "' is outside the recipe's directory " +
+                              std::filesystem::canonical(dir.path() / "recipes").string() +
+                              ": it is copied into the image as it is on this host"),
+              std::string::npos)
+        << result.err;
+
+    // A fixed apt configuration: debian11-node.yaml's mirror comes from it.
+    dir.write("apt/sources.list", "deb http://mirror.invalid/debian bookworm main\n"
+                                  "deb http://mirror.invalid/debian-security bookworm-security main\n");
+    auto shipped = run_imgbuild({"validate", std::string(IMGBUILD_SOURCE_DIR) + "/recipes/debian11-node.yaml",
+                                 std::string(IMGBUILD_SOURCE_DIR) + "/recipes/alinux3-node.yaml"},
+                                {}, {{"IMGBUILD_APT_DIR", (dir.path() / "apt").string()}});
+    EXPECT_EQ(shipped.exit_code, 0) << shipped.err;
+    EXPECT_EQ(shipped.err.find("warning"), std::string::npos) << shipped.err;
+    EXPECT_EQ(shipped.err.find("outside the recipe's directory"), std::string::npos) << shipped.err;
 }
 
 } // namespace
