@@ -136,7 +136,7 @@ std::optional<Diagnostic> check_text(std::string_view text, const std::string& f
                                                  "UTF-8 character (save the file as UTF-8)",
                                                  byte)};
         at += length;
-        ++column;
+        column += static_cast<int>(length);
     }
     return std::nullopt;
 }

@@ -17,7 +17,8 @@ std::optional<std::string> read_recipe_file(const std::filesystem::path& path, s
 
 // The first place where `text` is not what a recipe file may hold: a byte that is not UTF-8, a NUL, or
 // a control character other than tab, newline and carriage return (YAML allows none; a value that
-// needs one writes it as an escape in a double-quoted string). Columns count characters, as YAML's.
+// needs one writes it as an escape in a double-quoted string). Columns count bytes, as yaml-cpp's
+// (and so every other diagnostic's) do.
 std::optional<Diagnostic> check_text(std::string_view text, const std::string& file);
 
 } // namespace imgbuild::recipe

@@ -45,7 +45,8 @@ std::vector<Id> providers(Pool* pool, Id dep) {
     return result;
 }
 
-std::string unknown_package(const PackagePool& pool, const PackageRequest& request) {
+std::string unknown_package(const PackagePool& pool, const PackageRequest& request,
+                            std::string_view what = "a package") {
     Pool* p = pool.get();
     std::string name = request.spec.substr(0, request.spec.find_first_of(" <=>"));
     // The name exists, but not in the version asked for: say which versions there are.
@@ -54,7 +55,7 @@ std::string unknown_package(const PackagePool& pool, const PackageRequest& reque
         for (Id candidate : providers(p, id))
             if (p->solvables[candidate].name == id) available.insert(pool_id2str(p, p->solvables[candidate].evr));
         if (!available.empty())
-            return fmt::format("{}: no repo has a package '{}' (the repos have {} {})", request.where.str(),
+            return fmt::format("{}: no repo has {} '{}' (the repos have {} {})", request.where.str(), what,
                                request.spec, name, fmt::join(available, ", "));
     }
     std::vector<std::string> names;
@@ -63,8 +64,7 @@ std::string unknown_package(const PackagePool& pool, const PackageRequest& reque
         const Solvable* s = p->solvables + id;
         if (s->repo && seen.insert(s->name).second) names.push_back(pool_id2str(p, s->name));
     }
-    return fmt::format("{}: no repo has a package '{}'{}", request.where.str(), request.spec,
-                       did_you_mean(name, names));
+    return fmt::format("{}: no repo has {} '{}'{}", request.where.str(), what, request.spec, did_you_mean(name, names));
 }
 
 // Every alternative of a dependency "a | b | c" in order (libsolv nests them to the right).
@@ -233,6 +233,21 @@ std::vector<Id> solve(const PackagePool& pool, const SolveInput& input) {
         wrap::Queue solvables;
         selection_solvables(p, selection.get(), solvables.get());
         requested.insert(solvables.ids().begin(), solvables.ids().end());
+    }
+    // The kernel's package is one more install request; naming one that does not exist is a recipe
+    // mistake at kernel.package, found here rather than when customize looks for a kernel.
+    if (input.kernel) {
+        const PackageRequest& request = *input.kernel;
+        auto selection = select(pool, request.spec);
+        if (selection.empty()) {
+            unknown.push_back(unknown_package(pool, request, "the kernel package (kernel.package)"));
+        } else {
+            jobs.add_selection(selection, SOLVER_INSTALL,
+                               fmt::format("kernel.package '{}' at {}", request.spec, request.where.str()));
+            wrap::Queue solvables;
+            selection_solvables(p, selection.get(), solvables.get());
+            requested.insert(solvables.ids().begin(), solvables.ids().end());
+        }
     }
     std::set<std::string> excluded_names;
     for (const auto& request : input.exclude) {

@@ -1,6 +1,7 @@
 #pragma once
 // Turning a recipe's package requests into libsolv jobs and solving them.
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ struct SolveInput {
     std::vector<PackageRequest> install;
     std::vector<PackageRequest> exclude;
     std::vector<PackageRequest> prefer;
+    // kernel.package: installed like packages (it brings the image's kernel); a name no repo has is
+    // reported at its own place in the recipe.
+    std::optional<PackageRequest> kernel;
     bool weak_deps = false;
     // lock --update: favour the packages of `keep` as locked, except those named in `update`.
     const Lock* keep = nullptr;

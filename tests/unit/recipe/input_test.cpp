@@ -55,15 +55,15 @@ TEST(CheckText, AcceptsUtf8AndPlainWhitespace) {
     EXPECT_FALSE(check_text("\xef\xbb\xbfname: x\n", "r.yaml")); // a byte order mark
 }
 
-TEST(CheckText, NamesTheFirstBadByteByLineAndCharacter) {
+TEST(CheckText, NamesTheFirstBadByteByLineAndColumn) {
     auto bad = check_text("name: x\ndescription: caf\xe9 au lait\n", "r.yaml");
     ASSERT_TRUE(bad);
     EXPECT_EQ(bad->str(), "r.yaml:2:17: the file is not UTF-8 text: the byte 0xe9 here is not part of a UTF-8 "
                           "character (save the file as UTF-8)");
-    // Columns count characters: "é" before the bad byte is one.
+    // Columns count bytes, as yaml-cpp's do: "é" before the bad byte is two.
     auto after_accent = check_text("d: \xc3\xa9\xff\n", "r.yaml");
     ASSERT_TRUE(after_accent);
-    EXPECT_EQ(after_accent->where, (Location{"r.yaml", 1, 5}));
+    EXPECT_EQ(after_accent->where, (Location{"r.yaml", 1, 6}));
 }
 
 TEST(CheckText, RefusesEveryMalformedUtf8Form) {
