@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
+#include "imgbuild/core/root_dir.hpp"
 #include "steps.hpp"
 
 namespace imgbuild::customize {
@@ -65,33 +65,30 @@ done
 
 } // namespace
 
-void install_grub_hook(const recipe::Recipe& recipe, const fs::path& root) {
+void install_grub_hook(const recipe::Recipe& recipe, RootDir& tree) {
     // Only for images that carry both ostree's grub.d script and grub-mkconfig: others have no GRUB
     // integration to fix (an image without grub-mkconfig cannot regenerate its menu on the node).
-    bool ostree_script = fs::exists(fs::symlink_status(root / "etc/grub.d/15_ostree"));
-    bool mkconfig = fs::exists(root / "usr/sbin/grub-mkconfig");
+    bool ostree_script = tree.lstat("etc/grub.d/15_ostree").has_value();
+    bool mkconfig = tree.exists("usr/sbin/grub-mkconfig");
     if (!ostree_script) return;
     if (!mkconfig) {
         log::warn("the image has ostree's GRUB script but no grub-mkconfig (package grub-common): nodes cannot "
                   "update their boot menu after an upgrade");
         return;
     }
-    fs::remove(root / "etc/grub.d/15_ostree");
-    AtomicFile script(root / "etc/grub.d/15_ostree", 0755);
-    script.write(hook);
-    script.commit();
+    // Written in place of the package's (a link there is replaced, never written through).
+    tree.write("etc/grub.d/15_ostree", hook, {0755});
 
     // grub-mkconfig's settings, unless the recipe brings its own (files: and overlays: come after).
-    if (!fs::exists(root / "etc/default/grub")) {
+    if (!tree.lstat("etc/default/grub")) {
         std::string name = recipe.json().value("name", "imgbuild");
-        write_file_atomic(root / "etc/default/grub",
-                          fmt::format("# imgbuild: read by grub-mkconfig, which ostree runs after each deployment "
-                                      "change.\n"
-                                      "GRUB_DEFAULT=0\nGRUB_TIMEOUT=1\nGRUB_DISTRIBUTOR=\"{}\"\n"
-                                      "GRUB_TERMINAL=\"console serial\"\n"
-                                      "GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"\n"
-                                      "GRUB_DISABLE_OS_PROBER=true\nGRUB_DISABLE_RECOVERY=true\n",
-                                      name));
+        tree.write("etc/default/grub",
+                   fmt::format("# imgbuild: read by grub-mkconfig, which ostree runs after each deployment change.\n"
+                               "GRUB_DEFAULT=0\nGRUB_TIMEOUT=1\nGRUB_DISTRIBUTOR=\"{}\"\n"
+                               "GRUB_TERMINAL=\"console serial\"\n"
+                               "GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"\n"
+                               "GRUB_DISABLE_OS_PROBER=true\nGRUB_DISABLE_RECOVERY=true\n",
+                               name));
     }
 }
 

@@ -1,10 +1,14 @@
 // The recipe checked against the root's kernel, before anything is changed: a module that does not
 // exist or a sysctl whose subsystem the kernel lacks would only fail on a booted node, silently.
 
+#include <algorithm>
+#include <set>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/strings.hpp"
 #include "steps.hpp"
 
 namespace imgbuild::customize {
@@ -83,12 +87,59 @@ std::vector<Diagnostic> kernel_findings(const recipe::Recipe& recipe, const Kern
             }
         }
     }
+    // sysctl names the kernel has nowhere (a typo, a knob of another kernel version).
+    if (document.contains("sysctl") && kernel.words) {
+        std::set<std::string> reported; // keys already found wanting above (a newer kernel's knob)
+        for (const auto& finding : findings) reported.insert(finding.where.str());
+        for (const auto& [key, value] : document["sysctl"].items()) {
+            if (reported.count(key_where(json::json_pointer("/sysctl") / key).str())) continue;
+            auto segment = unknown_sysctl_segment(key, *kernel.words);
+            if (!segment) continue;
+            std::vector<std::string> near; // words of about the same length, for "did you mean"
+            for (const auto& reversed : kernel.words->reversed())
+                if (reversed.size() + 2 >= segment->size() && reversed.size() <= segment->size() + 2)
+                    near.emplace_back(reversed.rbegin(), reversed.rend());
+            findings.push_back({key_where(json::json_pointer("/sysctl") / key),
+                                fmt::format("sysctl '{}' is not a knob of kernel {}: neither the kernel nor its "
+                                            "modules have the name '{}'{}",
+                                            key, kernel.version, *segment, did_you_mean(*segment, near))});
+        }
+    }
     sort_unique(findings);
     return findings;
 }
 
-void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& root) {
-    auto findings = kernel_findings(recipe, kernel_facts(find_kernel(root)));
+std::optional<std::string> unknown_sysctl_segment(const std::string& key, const KernelWords& words) {
+    // systemd-sysctl: a leading '-' ignores a failure, '/' separates like '.'.
+    std::string name = key.starts_with('-') ? key.substr(1) : key;
+    std::replace(name.begin(), name.end(), '/', '.');
+    std::vector<std::string> segments;
+    for (std::size_t start = 0;;) {
+        auto dot = name.find('.', start);
+        segments.push_back(name.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+    }
+    if (segments.size() >= 2 && segments[0] == "fs" && segments[1] == "binfmt_misc")
+        return std::nullopt; // made at run time
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+        const std::string& segment = segments[i];
+        if (segment == "sched_domain") break; // cpuN.domainM below it: made at run time
+        bool made_at_run_time = segment.empty() || segment.find_first_of("*?[") != std::string::npos ||
+                                segment.find_first_not_of("0123456789") == std::string::npos ||
+                                // net.ipv4.conf.<interface>.x, net.ipv6.neigh.<interface>.x: interface names
+                                (i >= 2 && (segments[i - 1] == "conf" || segments[i - 1] == "neigh"));
+        if (!made_at_run_time && !words.ends_a_word(segment)) return segment;
+    }
+    return std::nullopt;
+}
+
+void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& root,
+                  const std::filesystem::path& cache_dir) {
+    auto kernel = find_kernel(root);
+    auto facts = kernel_facts(kernel);
+    if (recipe.json().contains("sysctl")) facts.words = kernel_words(kernel, cache_dir);
+    auto findings = kernel_findings(recipe, facts);
     if (!findings.empty()) throw RecipeError(std::move(findings));
 }
 

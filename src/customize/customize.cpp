@@ -24,11 +24,11 @@ CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::p
     RootDir tree(root);
     std::optional<Kernel> kernel;
     if (has_kernel) {
-        check_kernel(recipe, root);
+        check_kernel(recipe, root, options.cache_dir);
         kernel = find_kernel(root);
         result.kernel_version = kernel->version;
     }
-    install_grub_hook(recipe, root);
+    install_grub_hook(recipe, tree);
     write_files(recipe, tree);
     copy_overlays(recipe, tree);
     apply_users(recipe, tree, options);

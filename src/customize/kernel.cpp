@@ -157,13 +157,18 @@ KernelFacts kernel_facts(const Kernel& kernel) {
 KernelFacts kernel_from_packages(const std::vector<fs::path>& packages) {
     // Per kernel version found: its config, its modules.
     std::map<std::string, KernelFacts> kernels;
+    std::map<std::string, std::vector<std::string>> words; // of each version's image and modules
+    static const std::regex image_path(R"((?:usr/)?(?:boot/vmlinuz-(.+)|lib/modules/([^/]+)/vmlinuz))");
     static const std::regex config_path(R"((?:usr/)?(?:boot/config-(.+)|lib/modules/([^/]+)/config))");
     static const std::regex module_path(R"((?:usr/)?lib/modules/([^/]+)/(kernel/.*\.ko(\..*)?|modules\.builtin))");
     for (const auto& package : packages) {
         install::read_payload(package, [&](const install::PayloadEntry& entry, const auto& read) {
             if (!entry.regular) return true;
             std::smatch match;
-            if (std::regex_match(entry.path, match, config_path)) {
+            if (std::regex_match(entry.path, match, image_path)) {
+                std::string version = match[1].matched ? match[1].str() : match[2].str();
+                if (auto vmlinux = decompress_bzimage(read())) collect_words(*vmlinux, words[version]);
+            } else if (std::regex_match(entry.path, match, config_path)) {
                 std::string version = match[1].matched ? match[1].str() : match[2].str();
                 std::istringstream text(read());
                 kernels[version].version = version;
@@ -177,6 +182,7 @@ KernelFacts kernel_from_packages(const std::vector<fs::path>& packages) {
                         if (!line.empty()) kernel.modules.insert(module_name(line));
                 } else {
                     kernel.modules.insert(module_name(match[2].str()));
+                    if (match[2].str().ends_with(".ko")) collect_words(read(), words[match[1].str()]);
                 }
             }
             return true;
@@ -189,7 +195,10 @@ KernelFacts kernel_from_packages(const std::vector<fs::path>& packages) {
         for (const auto& [version, facts] : kernels) versions.push_back(version);
         throw Error("Failed to choose a kernel: the packages hold several ({})", fmt::join(versions, ", "));
     }
-    return kernels.begin()->second;
+    auto& [version, facts] = *kernels.begin();
+    if (auto found = words.find(version); found != words.end() && !found->second.empty())
+        facts.words = KernelWords(std::move(found->second));
+    return facts;
 }
 
 std::optional<SysctlNeed> sysctl_need(const std::string& key, const std::string& value) {

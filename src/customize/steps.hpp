@@ -22,7 +22,7 @@ void run_in_root(const std::filesystem::path& root, const std::vector<std::strin
 std::optional<unsigned> account_id(const RootDir& root, const std::string& name, bool group);
 
 // ostree's grub.d script replaced by one whose entries boot under BIOS and UEFI; /etc/default/grub.
-void install_grub_hook(const recipe::Recipe& recipe, const std::filesystem::path& root);
+void install_grub_hook(const recipe::Recipe& recipe, RootDir& tree);
 // The recipe's files. A path that is a directory in the image, or that leads (through a link) under
 // /proc, /sys, /dev, /run, /tmp or /boot, is a RecipeError at the file's path.
 void write_files(const recipe::Recipe& recipe, RootDir& root);

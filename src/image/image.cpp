@@ -12,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -238,7 +239,18 @@ ImageResult make_image(const ImageOptions& options) {
     RootFs root{{}, derived_uuid(image_seed, "root-fs"), derived_uuid(image_seed, "root-fs-hash"), epoch};
 
     std::vector<std::string> kargs = {"root=UUID=" + root.uuid, "rw"};
-    for (const auto& arg : strings_of(config.value("kernel-args", json()), {})) kargs.push_back(arg);
+    for (const auto& arg : strings_of(config.value("kernel-args", json()), {})) {
+        // The commit's settings come from a recipe the recipe stage checked, but a commit made by an older
+        // imgbuild (or by hand) may carry anything: what the disk's boot depends on is imgbuild's alone.
+        bool one_word = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) {
+            return static_cast<unsigned char>(c) > ' ' && c != '\x7f';
+        });
+        if (arg.starts_with("root=") || arg.starts_with("ostree=") || !one_word)
+            throw ImageError("Failed to image '{}': its kernel argument '{}' is {}; build the commit again from a "
+                             "recipe without it",
+                             options.ref, arg, one_word ? "imgbuild's to set" : "not one word of printable characters");
+        kargs.push_back(arg);
+    }
     bool cloud = contains(platforms, "ecs") || contains(platforms, "cvm");
     if (cloud && !contains(kargs, "console=ttyS0,115200n8")) kargs.push_back("console=ttyS0,115200n8");
 

@@ -66,5 +66,28 @@ TEST(DebianRootfs, DefaultRecipeInstallsTheNode) {
     EXPECT_EQ(fs::read_symlink(root / "bin"), "usr/bin");
 }
 
+// A sysctl knob the image's kernel does not have is a recipe error at its line (exit 2), found by the
+// names in the kernel and its modules; the profile's knobs, an interface's and a merged name pass.
+TEST(DebianRootfs, ASysctlTheKernelLacksIsARecipeErrorAtItsLine) {
+    if (::geteuid() != 0) GTEST_SKIP() << "skipped: installing packages needs root";
+    if (!recipe::find_debian_archives(recipe::read_apt_sources("/etc/apt")).main)
+        GTEST_SKIP() << "skipped: the host's apt sources name no Debian archive";
+    TempDir dir;
+    fs::path recipe =
+        dir.write("typo.yaml", "include: [" + (source_dir / "recipes/debian11-node.yaml").string() +
+                                   "]\nsysctl:\n  net.ipv4.conf.eth0.rp_filter: 1\n"
+                                   "  net.core.somaxcon: 4096\n  net.ipv4.tcp_rmem: 4096 87380 6291456\n");
+    auto result = run_imgbuild(
+        {"--cache-dir", e2e_cache.string(), "rootfs", recipe.string(), "-o", (dir.path() / "root").string()});
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    EXPECT_NE(result.err.find("typo.yaml:4:3: sysctl 'net.core.somaxcon' is not a knob of kernel 5.10."),
+              std::string::npos)
+        << result.err;
+    EXPECT_NE(result.err.find("(did you mean 'somaxconn'?)"), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("rp_filter"), std::string::npos) << "an interface's knob is the node's: " << result.err;
+    EXPECT_EQ(result.err.find("tcp_rmem"), std::string::npos) << result.err;
+    EXPECT_FALSE(fs::exists(dir.path() / "root")) << "nothing half-made under the final name";
+}
+
 } // namespace
 } // namespace imgbuild::test

@@ -44,10 +44,16 @@ CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::p
                           const CustomizeOptions& options);
 
 // Checks the recipe against the root's kernel: its config against kernel.config-require, every
-// modules-load and initramfs.drivers module, and every sysctl key's subsystem. Findings name the
-// recipe's line and the kernel option (RecipeError, exit 2).
-void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& root);
+// modules-load and initramfs.drivers module, every sysctl key's subsystem, and every sysctl name
+// against the words of the kernel and its modules (cached under `cache_dir`/kernel). Findings name
+// the recipe's line and the kernel option or name (RecipeError, exit 2).
+void check_kernel(const recipe::Recipe& recipe, const std::filesystem::path& root,
+                  const std::filesystem::path& cache_dir = {});
 // The same findings, for any kernel (kernel-check reads one from packages).
 std::vector<Diagnostic> kernel_findings(const recipe::Recipe& recipe, const KernelFacts& kernel);
+// The first segment of a sysctl key that names nothing the kernel has (net.core.somaxcon → "somaxcon");
+// segments made at run time (numbers, globs, interface names under conf/neigh, fs.binfmt_misc,
+// sched_domain) are not checked. nullopt when every checked segment is known.
+std::optional<std::string> unknown_sysctl_segment(const std::string& key, const KernelWords& words);
 
 } // namespace imgbuild::customize

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "imgbuild/core/location.hpp"
@@ -46,11 +47,37 @@ struct Kernel {
 // The one kernel installed in `root` (throws when there is none or several), read inside the root.
 Kernel find_kernel(const std::filesystem::path& root);
 
+// The words of a kernel: every NUL-terminated run of 2 to 64 name characters (letters, digits, '_',
+// '-') in its decompressed image and its modules. Every sysctl name is one of them or the end of one
+// (the linker merges "rp_filter" into "arp_filter"), which tells a name the kernel has from a typo.
+class KernelWords {
+public:
+    KernelWords() = default;
+    explicit KernelWords(std::vector<std::string> words);
+    static KernelWords from_reversed(std::vector<std::string> reversed_sorted);
+    // Whether some word ends with `name`.
+    bool ends_a_word(std::string_view name) const;
+    // Each word reversed, sorted, once.
+    const std::vector<std::string>& reversed() const { return m_reversed; }
+
+private:
+    std::vector<std::string> m_reversed;
+};
+// Appends the words of `bytes` (an image, a module) to `words`.
+void collect_words(std::string_view bytes, std::vector<std::string>& words);
+// The kernel (vmlinux, an ELF file) inside a bzImage, decompressed; nullopt when `image` is no bzImage
+// or its payload is compressed in a way libarchive does not read.
+std::optional<std::string> decompress_bzimage(std::string_view image);
+// The words of the kernel in a root, cached under CACHE/kernel by the image's digest (checked by the
+// sha256 the file starts with); nullopt when its image cannot be read as a bzImage.
+std::optional<KernelWords> kernel_words(const Kernel& kernel, const std::filesystem::path& cache_dir);
+
 // What the checks need to know of a kernel, from an installed root or from its packages.
 struct KernelFacts {
     std::string version;
     std::optional<KernelConfig> config; // nullopt: the kernel ships no config
     std::set<std::string> modules;      // loadable and built in, '-' written as '_'
+    std::optional<KernelWords> words;   // nullopt: the kernel's image could not be read
 };
 KernelFacts kernel_facts(const Kernel& kernel);
 // The kernel in a set of packages (.deb or .rpm: its config, modules.builtin and *.ko files), read

@@ -88,8 +88,7 @@ TEST_F(BuildVersion, OnlyAPlainPathComponentNamesABuild) {
             EXPECT_NE(std::string(e.what()).find("bad.yaml:"), std::string::npos) << e.what();
         }
     }
-    auto long_one = load("version: \"" + std::string(129, 'a') + "\"\n");
-    EXPECT_THROW(build_version(long_one, epoch, {}), RecipeError);
+    EXPECT_THROW(build_version(load("version: \"" + std::string(129, 'a') + "\"\n"), epoch, {}), RecipeError);
     auto longest = load("version: \"" + std::string(128, 'a') + "\"\n");
     EXPECT_EQ(build_version(longest, epoch, {}), std::string(128, 'a'));
 }
