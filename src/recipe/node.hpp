@@ -33,8 +33,8 @@ struct Node {
     std::string text; // scalars: the text as written (after variable expansion)
     std::vector<Node> items;
     std::vector<Member> members;
-    // A mapping whose content could not be read as written (e.g. it used a YAML merge key): findings
-    // about it are consequences of the error already reported, not news.
+    // A value that could not be read as written (a mapping with a YAML merge key, a string with a NUL):
+    // findings about it are consequences of the error already reported, not news.
     bool broken = false;
 
     bool is_scalar() const { return kind != Kind::sequence && kind != Kind::mapping; }

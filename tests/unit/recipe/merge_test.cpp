@@ -75,5 +75,19 @@ TEST(Merge, OverridingValueKeepsItsOwnLocation) {
     EXPECT_EQ(sources.key("/a"_json_pointer), (Location{"overlay.yaml", 3, 1}));
 }
 
+// The hashed merge keeps the order and the choices of a linear one: a removal takes the first of
+// equal items (also one the same file just added), keys keep their first place, a removed key is gone.
+TEST(Merge, HashedMergeKeepsOrderAndTakesTheFirstMatch) {
+    EXPECT_EQ(merged("l: [a, b, a]\n", "l: [!remove a]\n")["l"], nlohmann::json({"b", "a"}));
+    EXPECT_EQ(merged("l: [a]\n", "l: [x, !remove x, !remove a, y]\n")["l"], nlohmann::json({"y"}));
+    auto json = merged("m: {a: 1, b: 2, c: 3}\n", "m: {d: 4, b: !remove, a: 9, e: 5}\n");
+    EXPECT_EQ(json["m"], nlohmann::json({{"a", 9}, {"c", 3}, {"d", 4}, {"e", 5}}));
+    std::vector<Diagnostic> d;
+    merged("l: [a]\nm: {a: 1}\n", "l: [!remove a, !remove a]\nm: {b: !remove}\n", d);
+    ASSERT_EQ(d.size(), 2u);
+    EXPECT_NE(d[0].message.find("!remove 'a': no included file adds this item"), std::string::npos);
+    EXPECT_NE(d[1].message.find("no included file sets 'b'"), std::string::npos);
+}
+
 } // namespace
 } // namespace imgbuild::recipe

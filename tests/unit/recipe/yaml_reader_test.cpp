@@ -123,5 +123,64 @@ TEST(ReadYaml, MergeKeysAreReportedAndTheMappingMarkedBroken) {
     EXPECT_EQ(broken, std::vector<Location>{node->find("a")->where});
 }
 
+// The tree is built from yaml-cpp's events: an alias is a copy of its anchor's value, with the
+// anchor's places, and may be a key.
+TEST(ReadYaml, AliasesRepeatTheirAnchorsValue) {
+    std::vector<Diagnostic> d;
+    Node root = parse("a: &x {k: [1, two]}\nb: *x\n&n name: 1\nc: {*n : 2}\n", d);
+    EXPECT_TRUE(d.empty()) << d.front().str();
+    const Node* b = root.find("b");
+    ASSERT_TRUE(b && b->kind == Node::Kind::mapping);
+    EXPECT_EQ(b->find("k")->items[1].text, "two");
+    EXPECT_EQ(b->find("k")->items[1].where, (Location{"r.yaml", 1, 15}));
+    EXPECT_EQ(root.find("c")->members[0].key, "name");
+}
+
+TEST(ReadYaml, RefusesNulInValuesAndKeys) {
+    std::vector<Diagnostic> d;
+    Node root = parse("a: \"x\\0y\"\n\"b\\0\": 1\nc: ok\n", d);
+    ASSERT_EQ(d.size(), 2u);
+    EXPECT_EQ(d[0].where, (Location{"r.yaml", 1, 4}));
+    EXPECT_EQ(d[1].where, (Location{"r.yaml", 2, 1}));
+    EXPECT_EQ(root.find("a")->text, "x\\0y"); // shown escaped, never passed on with a NUL
+    EXPECT_TRUE(root.find("a")->broken);
+    EXPECT_EQ(root.members.size(), 2u); // the key with a NUL is dropped
+}
+
+TEST(ReadYaml, ReportsTheSecondDocumentAtItsSeparator) {
+    std::vector<Diagnostic> d;
+    parse("a: 1\n---\nb: 2\n---\nc: 3\n", d);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].where, (Location{"r.yaml", 2, 1}));
+    EXPECT_NE(d[0].message.find("this one holds 3"), std::string::npos);
+}
+
+// Typing without std::regex (it recursed once per character): the same answers, and a 200,000-digit
+// scalar is an integer that JSON keeps as its spelling, not a crash.
+TEST(ReadYaml, TypesScalarsWithoutARecursiveRegex) {
+    struct Case {
+        const char* text;
+        Node::Kind kind;
+    };
+    for (const auto& [text, kind] : std::vector<Case>{
+             {"1.", Node::Kind::number},    {".5", Node::Kind::number},    {"-1.5e-3", Node::Kind::number},
+             {"1e5", Node::Kind::number},   {"+7", Node::Kind::integer},   {"-0", Node::Kind::integer},
+             {"0o17", Node::Kind::integer}, {"0xfF", Node::Kind::integer}, {"0o8", Node::Kind::string},
+             {"0x", Node::Kind::string},    {"1e", Node::Kind::string},    {".", Node::Kind::string},
+             {"-", Node::Kind::string},     {"1_000", Node::Kind::string}, {"1.2.3", Node::Kind::string},
+             {"e5", Node::Kind::string},    {"Null", Node::Kind::null},    {"FALSE", Node::Kind::boolean},
+             {"nul", Node::Kind::string},   {"-.5", Node::Kind::number},   {"+.e1", Node::Kind::string},
+         }) {
+        Node node = Node::scalar(text, Node::Style::plain, Location{});
+        EXPECT_EQ(node.kind, kind) << text;
+    }
+    Node digits = Node::scalar(std::string(200'000, '9'), Node::Style::plain, Location{});
+    EXPECT_EQ(digits.kind, Node::Kind::integer);
+    SourceMap sources;
+    EXPECT_EQ(to_json(digits, sources), std::string(200'000, '9'));
+    Node wide = Node::scalar("18446744073709551615", Node::Style::plain, Location{});
+    EXPECT_EQ(to_json(wide, sources), nlohmann::json(18446744073709551615ull));
+}
+
 } // namespace
 } // namespace imgbuild::recipe
