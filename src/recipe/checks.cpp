@@ -399,6 +399,12 @@ private:
                                        unit));
                     continue;
                 }
+                if (unit.starts_with('-')) {
+                    report(item, fmt::format("'{}' is not a unit name: it starts with '-', which systemctl would read "
+                                             "as an option",
+                                             shown(unit)));
+                    continue;
+                }
                 if (unit.size() > 255) {
                     report(item, fmt::format("'{}' is not a unit name: it is longer than systemd's 255 characters",
                                              shown(unit, 40)));

@@ -45,6 +45,13 @@ TEST(Checks, UnitNamesEndInAUnitType) {
     EXPECT_EQ(lines[2], "c.yaml:3:10: 'bar.timer' is in units.enable and in units.mask: a unit cannot be both");
 }
 
+TEST(Checks, UnitNamesAreNotOptionsAndFitSystemd) {
+    auto lines = check("units:\n  mask: [-q.service, '" + std::string(260, 'a') + ".service', ok@.service]\n");
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_NE(lines[0].find("'-q.service' is not a unit name: it starts with '-'"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[1].find("longer than systemd's 255 characters"), std::string::npos) << lines[1];
+}
+
 TEST(Checks, SizesParse) {
     EXPECT_TRUE(check("image: {size: 4GiB}\n").empty());
     EXPECT_EQ(check("image: {size: 4 potatoes}\n"),
