@@ -4,6 +4,7 @@
 #include "imgbuild/core/digest.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -94,14 +95,14 @@ std::string sha256_hex(std::string_view data) {
     return hasher.hex();
 }
 
-Checksum checksum_file(const std::filesystem::path& path, DigestType type) {
-    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    int fd = file.fd;
-    if (fd < 0) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
+namespace {
+
+// Hashes an open file; sparse files (disk images) are mostly holes: those are hashed as zeros without
+// reading them.
+Checksum checksum_fd(int fd, const std::filesystem::path& path, DigestType type) {
     Hasher hasher(type);
     std::vector<char> buffer(1 << 20);
     static const std::vector<char> zeros(1 << 20, '\0');
-    // Sparse files (disk images) are mostly holes: those are hashed as zeros without reading them.
     off_t offset = 0;
     for (;;) {
         off_t data = ::lseek(fd, offset, SEEK_DATA);
@@ -128,6 +129,55 @@ Checksum checksum_file(const std::filesystem::path& path, DigestType type) {
         }
     }
     return Checksum{type, hasher.hex()};
+}
+
+} // namespace
+
+Checksum checksum_file(const std::filesystem::path& path, DigestType type) {
+    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (file.fd < 0) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
+    return checksum_fd(file.fd, path, type);
+}
+
+std::optional<Checksum> checksum_cached_file(const std::filesystem::path& path, DigestType type) {
+    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    struct stat info {};
+    if (file.fd < 0 || ::fstat(file.fd, &info) != 0 || !S_ISREG(info.st_mode)) return std::nullopt;
+    try {
+        return checksum_fd(file.fd, path, type);
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+}
+
+std::filesystem::path digest_record_path(const std::filesystem::path& file) {
+    return std::filesystem::path(file.string() + ".sha256");
+}
+
+void record_digest(const std::filesystem::path& file, const std::string& sha256) {
+    write_file_atomic(digest_record_path(file), sha256 + "\n");
+}
+
+std::optional<std::string> recorded_digest(const std::filesystem::path& file) {
+    std::string reason;
+    auto text = try_read_file(digest_record_path(file), reason);
+    if (!text || text->size() != 65 || text->back() != '\n') return std::nullopt;
+    text->pop_back();
+    if (text->find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
+    return text;
+}
+
+bool matches_recorded_digest(const std::filesystem::path& file) {
+    auto recorded = recorded_digest(file);
+    if (!recorded) return false;
+    auto actual = checksum_cached_file(file, DigestType::sha256);
+    return actual && actual->hex == *recorded;
+}
+
+void discard_cached_file(const std::filesystem::path& file) {
+    std::error_code ec;
+    std::filesystem::remove(file, ec);
+    std::filesystem::remove(digest_record_path(file), ec);
 }
 
 std::string tree_digest(const std::filesystem::path& path) {
