@@ -36,15 +36,17 @@ std::vector<bool> verify_cached(const resolve::Lock& lock, const std::vector<fs:
     auto work = [&] {
         for (std::size_t i; (i = next++) < files.size();) {
             std::error_code ec;
-            if (!fs::exists(files[i], ec)) continue;
+            if (!fs::exists(fs::symlink_status(files[i], ec))) continue;
             const auto& package = lock.packages[i];
-            bool size_ok = package.size == 0 || fs::file_size(files[i], ec) == package.size;
-            bool hash_ok = size_ok && checksum_file(files[i], package.checksum.type) == package.checksum;
+            // A regular file only (a link put in its place is damage too), of the lock's size and checksum.
+            bool size_ok = package.size == 0 || !fs::is_regular_file(fs::symlink_status(files[i], ec)) ||
+                           fs::file_size(files[i], ec) == package.size;
+            bool hash_ok = size_ok && checksum_cached_file(files[i], package.checksum.type) == package.checksum;
             if (hash_ok) {
                 result[i] = 1;
             } else {
-                log::warn("discarding the cached {} {}: it no longer matches the lock's checksum", package.name,
-                          package.version);
+                log::warn("discarding the cached {} {} ('{}'): it no longer matches the lock's checksum", package.name,
+                          package.version, files[i].string());
                 fs::remove(files[i], ec);
             }
         }

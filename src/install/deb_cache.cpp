@@ -3,7 +3,8 @@
 // debian-binary and control members and an uncompressed data.tar (dpkg reads those since 1.17.6), and
 // cached beside the original under the same checksum-based name: warm installs skip xz entirely.
 // What dpkg installs is unchanged: the same files, and the control member (md5sums, scripts) byte
-// for byte.
+// for byte. A repacked file's sha256 is recorded beside it as it is written (FILE.sha256) and checked
+// before a later run uses it: a damaged one is made again, never installed.
 
 #include "deb_cache.hpp"
 
@@ -12,10 +13,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "wrap/archive.hpp"
@@ -50,7 +54,30 @@ void write_member(archive* out, const std::string& name, la_int64_t size, la_int
     wrap::archive_check(out, archive_write_header(out, entry.get()), fmt::format("write the member {}", name));
 }
 
-void repack(const fs::path& deb, const fs::path& target) {
+// libarchive's output, written to the file and hashed on the way.
+struct HashedOutput {
+    int fd;
+    Hasher hasher{DigestType::sha256};
+};
+
+la_ssize_t write_hashed(archive* writer, void* data, const void* buffer, size_t size) {
+    auto* out = static_cast<HashedOutput*>(data);
+    const char* bytes = static_cast<const char*>(buffer);
+    for (size_t done = 0; done < size;) {
+        ssize_t n = ::write(out->fd, bytes + done, size - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            archive_set_error(writer, errno, "%s", std::strerror(errno));
+            return -1;
+        }
+        done += static_cast<size_t>(n);
+    }
+    out->hasher.update(buffer, size);
+    return static_cast<la_ssize_t>(size);
+}
+
+// Writes the repacked package to `target` and returns its sha256.
+std::string repack(const fs::path& deb, const fs::path& target) {
     wrap::ArchiveReader outer(archive_read_new());
     archive_read_support_format_ar(outer.get());
     wrap::archive_check(outer.get(), archive_read_open_filename(outer.get(), deb.c_str(), 1 << 16),
@@ -106,7 +133,8 @@ void repack(const fs::path& deb, const fs::path& target) {
     wrap::ArchiveWriter writer(archive_write_new());
     archive_write_set_format_ar_svr4(writer.get());
     archive_write_set_bytes_in_last_block(writer.get(), 1);
-    wrap::archive_check(writer.get(), archive_write_open_fd(writer.get(), file.fd()),
+    HashedOutput output{file.fd()};
+    wrap::archive_check(writer.get(), archive_write_open(writer.get(), &output, nullptr, write_hashed, nullptr),
                         fmt::format("write '{}'", target.string()));
     for (const auto& member : members) {
         write_member(writer.get(), member.name, static_cast<la_int64_t>(member.bytes.size()), member.mtime);
@@ -120,6 +148,7 @@ void repack(const fs::path& deb, const fs::path& target) {
             throw Error("Failed to write '{}': {}", target.string(), archive_error_string(writer.get()));
     wrap::archive_check(writer.get(), archive_write_close(writer.get()), fmt::format("write '{}'", target.string()));
     file.commit();
+    return output.hasher.hex();
 }
 
 } // namespace
@@ -127,30 +156,57 @@ void repack(const fs::path& deb, const fs::path& target) {
 std::vector<fs::path> uncompressed_debs(const std::vector<fs::path>& debs, const fs::path& cache_dir,
                                         unsigned parallel) {
     std::vector<fs::path> result;
-    std::vector<std::size_t> missing;
+    std::vector<std::size_t> cached;
     for (std::size_t i = 0; i < debs.size(); ++i) {
         result.push_back(cache_dir / debs[i].filename());
         std::error_code ec;
-        if (!fs::exists(result.back(), ec)) missing.push_back(i);
+        if (fs::exists(fs::symlink_status(result.back(), ec))) cached.push_back(i);
     }
-    if (missing.empty()) return result;
-    fs::create_directories(cache_dir);
-    std::atomic<std::size_t> next{0};
-    std::vector<std::string> errors(missing.size());
-    auto work = [&] {
-        for (std::size_t k; (k = next++) < missing.size();) {
-            try {
-                repack(debs[missing[k]], result[missing[k]]);
-            } catch (const std::exception& e) {
-                errors[k] = e.what();
-            }
-        }
+    unsigned threads = std::clamp(parallel, 1u, std::max(1u, std::thread::hardware_concurrency()));
+    auto run = [threads](std::size_t count, const std::function<void(std::size_t)>& task) {
+        std::atomic<std::size_t> next{0};
+        auto work = [&] {
+            for (std::size_t k; (k = next++) < count;) task(k);
+        };
+        std::vector<std::thread> helpers;
+        for (unsigned t = 1; t < threads && t < count; ++t) helpers.emplace_back(work);
+        work();
+        for (auto& helper : helpers) helper.join();
     };
-    std::vector<std::thread> threads;
-    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned t = 1; t < std::clamp(parallel, 1u, cores); ++t) threads.emplace_back(work);
-    work();
-    for (auto& thread : threads) thread.join();
+
+    // What an earlier run repacked is used only when it is still the file it recorded.
+    std::vector<char> good(debs.size(), 0);
+    run(cached.size(), [&](std::size_t k) {
+        std::size_t i = cached[k];
+        if (matches_recorded_digest(result[i])) {
+            good[i] = 1;
+            return;
+        }
+        std::error_code ec;
+        if (!recorded_digest(result[i]) && fs::is_regular_file(fs::symlink_status(result[i], ec)))
+            log::debug("repacking '{}' again: it has no digest record (an older imgbuild made it)", result[i].string());
+        else
+            log::warn("discarding the repacked package '{}': it no longer matches the digest recorded when it was made",
+                      result[i].string());
+        discard_cached_file(result[i]);
+    });
+    std::vector<std::size_t> missing;
+    for (std::size_t i = 0; i < debs.size(); ++i)
+        if (!good[i]) missing.push_back(i);
+    if (missing.empty()) return result;
+
+    fs::create_directories(cache_dir);
+    std::vector<std::string> errors(missing.size());
+    run(missing.size(), [&](std::size_t k) {
+        try {
+            const fs::path& target = result[missing[k]];
+            // The record is removed first and written last: a file without one is never trusted.
+            discard_cached_file(target);
+            record_digest(target, repack(debs[missing[k]], target));
+        } catch (const std::exception& e) {
+            errors[k] = e.what();
+        }
+    });
     for (const auto& error : errors)
         if (!error.empty()) throw Error("{}", error);
     log::debug("repacked {} packages with uncompressed data", missing.size());
