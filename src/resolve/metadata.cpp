@@ -1,8 +1,9 @@
 // Fetching and verifying repository metadata, in three rounds so the network is used in parallel:
 // 1. every repo's index (InRelease or repomd.xml, plus signatures and keys), revalidated with
-//    conditional requests; 2. signatures checked (remembered by the digests of index and keyring, so an
-//    unchanged index is not checked again) and indices parsed; 3. the package lists they name, into a
-//    content-addressed cache (a list already there is not fetched again), checked against the index.
+//    conditional requests; 2. signatures checked (remembered by the digests of index, keyring and the
+//    signed content, so an unchanged index is not checked again), indices parsed, and replays refused
+//    (an expired Valid-Until, or an index older than the last one verified for the repo); 3. the package
+//    lists they name, into a content-addressed cache (a list already there is hashed, not fetched again).
 
 #include "metadata.hpp"
 
@@ -76,7 +77,8 @@ std::string read_or_throw(const fs::path& path, const std::string& what) {
     return std::move(*text);
 }
 
-// The signed content of an index, checked once per (index, keyring) pair and remembered.
+// The signed content of an index, checked once per (index, keyring) pair and remembered. The stamp
+// names the content's digest too: remembered content that changed since is verified again.
 std::string verified_content(const RepoSpec& spec, const fs::path& dir, const fs::path& key, const std::string& index,
                              const std::string& signature) {
     std::string label = fmt::format("repo '{}' {}", spec.name, index_name(spec));
@@ -86,9 +88,22 @@ std::string verified_content(const RepoSpec& spec, const fs::path& dir, const fs
     fs::path stamp_path = dir / "verified.json";
     fs::path content_path = dir / "verified-content";
     std::string reason;
-    if (auto previous = try_read_file(stamp_path, reason);
-        previous && nlohmann::json::parse(*previous, nullptr, false) == stamp) {
-        if (auto content = try_read_file(content_path, reason)) return std::move(*content);
+    if (auto previous = try_read_file(stamp_path, reason)) {
+        auto recorded = nlohmann::json::parse(*previous, nullptr, false);
+        if (recorded.is_object() && recorded.contains("content")) {
+            std::string content_digest = recorded["content"].is_string() ? recorded["content"].get<std::string>() : "";
+            recorded.erase("content");
+            if (recorded == stamp) {
+                std::error_code ec;
+                // A regular file (not a link put in its place) whose bytes are the ones verified.
+                auto content = fs::is_regular_file(fs::symlink_status(content_path, ec))
+                                   ? try_read_file(content_path, reason)
+                                   : std::nullopt;
+                if (content && sha256_hex(*content) == content_digest) return std::move(*content);
+                log::warn("verifying {} again: its verified content in the cache ('{}') is damaged", label,
+                          content_path.string());
+            }
+        }
     }
     Verifier verifier(key);
     std::string content;
@@ -98,6 +113,7 @@ std::string verified_content(const RepoSpec& spec, const fs::path& dir, const fs
         verifier.verify_detached(index, signature, label);
         content = index;
     }
+    stamp["content"] = sha256_hex(content);
     write_file_atomic(content_path, content);
     write_file_atomic(stamp_path, stamp.dump());
     return content;
@@ -110,6 +126,65 @@ std::int64_t parse_release_date(std::string_view date) {
     return static_cast<std::int64_t>(timegm(&tm));
 }
 
+std::string utc(std::int64_t seconds) {
+    std::time_t time = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    gmtime_r(&time, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return text;
+}
+
+// Refuses an index that a mirror (or someone in between) may be replaying: apt's Valid-Until check, a
+// recipe's metadata-expire, and no going back behind the newest index verified for this repo (kept in
+// its cache directory as newest.json). Offline, the cached index meets the same checks.
+void check_replay(const RepoMetadata& repo, const fs::path& dir) {
+    const RepoSpec& spec = repo.spec;
+    std::string label = fmt::format("repo '{}' {}", spec.name, index_name(spec));
+    const char* allow = "for a snapshot mirror, whose metadata is old on purpose, set 'check-valid-until: false' "
+                        "on the repo";
+    auto now = static_cast<std::int64_t>(std::time(nullptr));
+    fs::path newest_path = dir / "newest.json";
+    std::string reason;
+    std::int64_t newest = 0;
+    if (auto text = try_read_file(newest_path, reason)) {
+        auto recorded = nlohmann::json::parse(*text, nullptr, false);
+        if (recorded.is_object() && recorded.value("date", nlohmann::json()).is_number_integer())
+            newest = recorded["date"].get<std::int64_t>();
+    }
+    if (spec.check_valid_until) {
+        if (repo.valid_until > 0 && repo.valid_until < now)
+            throw FetchError("Failed to use {}: it expired on {} (its Valid-Until), so it may be an old index "
+                             "replayed to hide updates; {}",
+                             label, utc(repo.valid_until), allow);
+        if (spec.metadata_expire > 0 && repo.date > 0 && repo.date + spec.metadata_expire < now)
+            throw FetchError("Failed to use {}: it was made on {}, longer ago than the repo's metadata-expire ({} "
+                             "seconds) allows, so it may be an old index replayed to hide updates; {}",
+                             label, utc(repo.date), spec.metadata_expire, allow);
+        if (repo.date > 0 && repo.date < newest)
+            throw FetchError("Failed to use {}: it was made on {}, before the one verified earlier ({}): the repo "
+                             "went back to older metadata (a rollback); {}, or remove '{}' to forget the newer one",
+                             label, utc(repo.date), utc(newest), allow, newest_path.string());
+    } else if (repo.date > 0 && repo.date < newest) {
+        log::info("{} was made on {}, before the one verified earlier ({}): accepted (check-valid-until: false)", label,
+                  utc(repo.date), utc(newest));
+    }
+    if (repo.date > newest)
+        write_file_atomic(newest_path, nlohmann::json{{"date", repo.date}, {"index", repo.index.checksum.hex}}.dump());
+}
+
+// A package list in the cache is used only while it has the checksum the index gives (a regular
+// file, not a link put in its place); a damaged one is removed, to be fetched again.
+bool cached_list_intact(const RepoMetadata& repo, const MetadataFile& file) {
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(file.cached, ec))) return false;
+    if (checksum_cached_file(file.cached, file.checksum.type) == file.checksum) return true;
+    log::warn("discarding the cached package list of repo '{}' '{}': it no longer has the checksum {} gives",
+              repo.spec.name, file.cached.string(), index_name(repo.spec));
+    fs::remove(file.cached, ec);
+    return false;
+}
+
 // Debian: the Release's SHA256 list → the Packages file of each component, compressed when possible.
 void plan_debian(RepoMetadata& repo, const std::string& release) {
     const RepoSpec& spec = repo.spec;
@@ -120,6 +195,12 @@ void plan_debian(RepoMetadata& repo, const std::string& release) {
         if (parsed) return;
         parsed = true;
         repo.date = parse_release_date(deb822::field(paragraph, "Date"));
+        if (auto valid_until = deb822::field(paragraph, "Valid-Until"); !valid_until.empty()) {
+            repo.valid_until = parse_release_date(valid_until);
+            if (repo.valid_until == 0)
+                throw FetchError("Failed to read repo '{}' {}: its Valid-Until '{}' is not a date", spec.name,
+                                 index_name(spec), valid_until);
+        }
         by_hash = deb822::field(paragraph, "Acquire-By-Hash") == "yes";
         for (auto line : deb822::lines(deb822::field(paragraph, "SHA256"))) {
             auto parts = deb822::words(line);
@@ -203,6 +284,20 @@ std::vector<RepoSpec> repo_specs(const recipe::Recipe& recipe) {
         bool has_key = !spec.keyring.empty() || !spec.gpgkey.empty();
         spec.gpgcheck = repo.value("gpgcheck", has_key);
         spec.priority = repo.value("priority", 500);
+        spec.check_valid_until = repo.value("check-valid-until", true);
+        if (repo.contains("metadata-expire")) {
+            const auto& expire = repo["metadata-expire"];
+            auto seconds = expire.is_number_integer() ? std::optional(expire.get<std::int64_t>())
+                           : expire.is_string()       ? parse_duration(expire.get<std::string>())
+                                                      : std::nullopt;
+            if (!seconds || *seconds <= 0)
+                throw RecipeError(
+                    {{recipe.sources().value(nlohmann::json::json_pointer("/repos") / i / "metadata-expire"),
+                      fmt::format("metadata-expire must be a positive number of seconds or a duration "
+                                  "such as 7d, 12h or 30m, not {}",
+                                  expire.dump())}});
+            spec.metadata_expire = *seconds;
+        }
         spec.arch = spec.type == "deb" ? (arch == "x86_64" ? "amd64" : arch) : arch;
         spec.where = recipe.sources().value(nlohmann::json::json_pointer("/repos") / i);
         if (!has_key)
@@ -214,6 +309,24 @@ std::vector<RepoSpec> repo_specs(const recipe::Recipe& recipe) {
         specs.push_back(std::move(spec));
     }
     return specs;
+}
+
+std::optional<std::int64_t> parse_duration(std::string_view text) {
+    if (text.empty() || text.size() > 12) return std::nullopt;
+    std::int64_t unit = 1;
+    switch (text.back()) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default:
+        if (text.back() < '0' || text.back() > '9') return std::nullopt;
+    }
+    if (text.back() < '0' || text.back() > '9') text.remove_suffix(1);
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    std::int64_t value = 0;
+    for (char c : text) value = value * 10 + (c - '0');
+    return value * unit;
 }
 
 std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, const MetadataOptions& options) {
@@ -266,6 +379,7 @@ std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, con
                 plan_debian(repo, content);
             else
                 plan_rpmmd(repo, content, index_file);
+            check_replay(repo, dir);
             result.push_back(std::move(repo));
         } catch (Error& e) {
             e.add_context("while reading the metadata of repo '{}' ({})", spec.name, spec.where.str());
@@ -278,7 +392,7 @@ std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, con
     for (auto& repo : result) {
         for (auto& file : repo.files) {
             file.cached = metadata_path(options, file.checksum, file.path);
-            if (file.kind == "filelists" || fs::exists(file.cached)) continue; // filelists: only when needed
+            if (file.kind == "filelists" || cached_list_intact(repo, file)) continue; // filelists: only when needed
             if (options.offline)
                 throw FetchError(
                     "Failed to resolve offline: repo '{}' {} is not in the cache; run once without --offline",
@@ -299,7 +413,7 @@ void fetch_files(const RepoMetadata& repo, const std::vector<const MetadataFile*
                  const MetadataOptions& options) {
     std::vector<DownloadRequest> requests;
     for (const auto* file : files) {
-        if (fs::exists(file->cached)) continue;
+        if (cached_list_intact(repo, *file)) continue;
         if (options.offline)
             throw FetchError("Failed to resolve offline: repo '{}' {} is not in the cache; run once without --offline",
                              repo.spec.name, file->path);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,7 +30,15 @@ struct RepoSpec {
     int priority = 500;
     std::string arch; // as the repo names it: amd64 (deb), x86_64 (rpm-md)
     Location where;   // the repo in the recipe, for messages
+    // Replayed metadata is refused: an index past its Valid-Until, older than metadata_expire allows,
+    // or older than the newest one verified for this repo before. false (apt's check-valid-until) for
+    // snapshot mirrors, whose indices are old on purpose.
+    bool check_valid_until = true;
+    std::int64_t metadata_expire = 0; // seconds; 0: no limit of our own
 };
+
+// "7d", "12h", "30m", "90s", "3600" → seconds; nullopt for anything else (dnf's metadata_expire forms).
+std::optional<std::int64_t> parse_duration(std::string_view text);
 
 std::vector<RepoSpec> repo_specs(const recipe::Recipe& recipe);
 
@@ -47,6 +56,7 @@ struct RepoMetadata {
     LockedMetadata index;            // the index as fetched (InRelease, Release or repomd.xml)
     std::vector<MetadataFile> files; // what the index lists that the pool needs
     std::int64_t date = 0;           // when the repository was generated
+    std::int64_t valid_until = 0;    // Debian's Valid-Until (0: none)
 };
 
 struct MetadataOptions {
@@ -56,7 +66,9 @@ struct MetadataOptions {
 };
 
 // Fetches (offline: finds in the cache) and verifies every repo's metadata. Throws FetchError naming
-// the repo and file on an unreachable repo, a bad signature, a wrong checksum or a corrupt index.
+// the repo and file on an unreachable repo, a bad signature, a wrong checksum, a corrupt index, or an
+// index that is expired or older than one verified before (replayed). A package list in the cache is
+// used only while it still has the checksum the index gives; a damaged one is fetched again.
 std::vector<RepoMetadata> fetch_metadata(const std::vector<RepoSpec>& repos, const MetadataOptions& options);
 
 // Fetches `files` of `repo` (those not cached yet): rpm-md filelists, which only file dependencies need.

@@ -1,16 +1,23 @@
 // Loading package lists into libsolv. Parsing Debian's bullseye main list takes most of a second; the
 // .solv file libsolv writes of it loads in tens of milliseconds, so every list is cached as .solv under
-// the digest of its content and the libsolv version (a new libsolv may change the format).
+// the digest of its content and the libsolv version (a new libsolv may change the format). Beside it,
+// X.solv.json records the .solv's own sha256 and the Debian fields libsolv drops (with their digest):
+// a .solv or a record that changed since is parsed again from the list, never loaded.
 
 #include "pool.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/download.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
@@ -21,14 +28,49 @@ namespace {
 namespace fs = std::filesystem;
 
 // Bump when what imgbuild stores in its caches changes.
-constexpr int cache_format = 1;
+constexpr int cache_format = 2;
 
 fs::path solv_path(const MetadataOptions& options, const MetadataFile& file) {
     return options.cache_dir / "solv" /
            fmt::format("{}-v{}-libsolv{}.solv", file.checksum.hex, cache_format, solv_version);
 }
 
-fs::path extras_path(const fs::path& solv) { return fs::path(solv.string() + ".extras.json"); }
+fs::path record_path(const fs::path& solv) { return fs::path(solv.string() + ".json"); }
+
+// The record of a .solv: its sha256, and the Debian extras with the sha256 of their text.
+nlohmann::json solv_record(const std::string& solv, const nlohmann::json& extras) {
+    return {{"solv-sha256", sha256_hex(solv)}, {"extras-sha256", sha256_hex(extras.dump())}, {"extras", extras}};
+}
+
+// The cached .solv's bytes and extras, when both are what their record says; else nullopt.
+std::optional<std::pair<std::string, nlohmann::json>> read_cached_solv(const fs::path& solv, bool& damaged) {
+    damaged = false;
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(solv, ec))) return std::nullopt;
+    std::string reason;
+    auto text = try_read_file(record_path(solv), reason);
+    auto record = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    damaged = true;
+    if (!record.is_object() || !record.value("solv-sha256", nlohmann::json()).is_string() ||
+        !record.value("extras-sha256", nlohmann::json()).is_string() || !record.contains("extras") ||
+        !record["extras"].is_object() || sha256_hex(record["extras"].dump()) != record["extras-sha256"])
+        return std::nullopt;
+    // Read as a regular file, not through a link put in its place.
+    FileDescriptor file(::open(solv.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    struct stat info {};
+    if (file.fd < 0 || ::fstat(file.fd, &info) != 0 || !S_ISREG(info.st_mode)) return std::nullopt;
+    std::string bytes(static_cast<std::size_t>(info.st_size), '\0');
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::read(file.fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return std::nullopt;
+        done += static_cast<std::size_t>(n);
+    }
+    if (sha256_hex(bytes) != record["solv-sha256"]) return std::nullopt;
+    damaged = false;
+    return std::pair{std::move(bytes), record["extras"]};
+}
 
 // The decompressed content of a cached package list.
 std::string decompress(const fs::path& path) {
@@ -42,16 +84,27 @@ std::string decompress(const fs::path& path) {
     return content;
 }
 
-void write_solv(Repo* repo, const fs::path& path) {
-    AtomicFile out(path);
-    wrap::File stream(fdopen(dup(out.fd()), "w"));
-    if (!stream || repo_write(repo, stream.get()) != 0) {
-        log::warn("cannot cache '{}': {}", path.string(), pool_errstr(repo->pool));
-        return;
+// Writes the .solv and then its record (the record last: a .solv without one is never loaded).
+void write_solv(Repo* repo, const fs::path& path, const nlohmann::json& extras) {
+    char* buffer = nullptr;
+    std::size_t size = 0;
+    std::string bytes;
+    {
+        wrap::File stream(open_memstream(&buffer, &size));
+        if (!stream || repo_write(repo, stream.get()) != 0 || std::fflush(stream.get()) != 0) {
+            log::warn("cannot cache '{}': {}", path.string(), pool_errstr(repo->pool));
+            stream.reset();
+            std::free(buffer);
+            return;
+        }
+        stream.reset();
+        bytes.assign(buffer, size);
+        std::free(buffer);
     }
-    if (std::fflush(stream.get()) != 0) return;
-    stream.reset();
-    out.commit();
+    std::error_code ec;
+    fs::remove(record_path(path), ec);
+    write_file_atomic(path, bytes);
+    write_file_atomic(record_path(path), solv_record(bytes, extras).dump());
 }
 
 } // namespace
@@ -73,24 +126,33 @@ void PackagePool::load_list(const RepoMetadata& repo, const MetadataFile& file, 
     solv_repo->appdata = reinterpret_cast<void*>(m_repos.size() - 1);
     fs::path cached = solv_path(options, file);
 
-    if (wrap::File in(std::fopen(cached.c_str(), "r")); in) {
-        std::string reason;
-        auto extras = m_format == "deb" ? try_read_file(extras_path(cached), reason) : std::optional<std::string>("{}");
-        auto json = extras ? nlohmann::json::parse(*extras, nullptr, false) : nlohmann::json();
-        if (json.is_object() && repo_add_solv(solv_repo, in.get(), 0) == 0) {
-            for (const auto& name : json.value("essential", std::vector<std::string>{})) m_essential.insert(name);
-            if (json.contains("priority"))
-                for (const auto& [name, priority] : json.at("priority").items())
-                    m_priority.emplace(name, priority.get<std::string>());
+    bool damaged = false;
+    if (auto solv = read_cached_solv(cached, damaged)) {
+        auto& [bytes, json] = *solv;
+        wrap::File in(fmemopen(bytes.data(), bytes.size(), "r"));
+        if (in && repo_add_solv(solv_repo, in.get(), 0) == 0) {
+            try {
+                for (const auto& name : json.value("essential", std::vector<std::string>{})) m_essential.insert(name);
+                if (json.contains("priority"))
+                    for (const auto& [name, priority] : json.at("priority").items())
+                        m_priority.emplace(name, priority.get<std::string>());
+            } catch (const nlohmann::json::exception& e) {
+                throw FetchError("Failed to read the cache file '{}': {}", record_path(cached).string(), e.what());
+            }
             log::debug("repo '{}': {} packages from {}", repo.spec.name, solv_repo->nsolvables,
                        cached.filename().string());
             return;
         }
-        log::warn("ignoring the damaged cache file '{}'", cached.string());
+        damaged = true;
         repo_empty(solv_repo, 1);
     }
+    if (damaged)
+        log::warn("discarding the cached package index '{}': it no longer matches the digest recorded when it was "
+                  "made (it is made again from the package list)",
+                  cached.string());
 
     std::string content = decompress(file.cached);
+    nlohmann::json saved_extras = nlohmann::json::object();
     if (m_format == "deb") {
         DebianExtras extras = parse_debian_extras(content);
         wrap::File stream(fmemopen(content.data(), content.size(), "r"));
@@ -108,8 +170,7 @@ void PackagePool::load_list(const RepoMetadata& repo, const MetadataFile& file, 
         }
         m_essential.insert(extras.essential.begin(), extras.essential.end());
         m_priority.insert(extras.priority.begin(), extras.priority.end());
-        write_file_atomic(extras_path(cached),
-                          nlohmann::json{{"essential", extras.essential}, {"priority", extras.priority}}.dump());
+        saved_extras = {{"essential", extras.essential}, {"priority", extras.priority}};
     } else {
         wrap::File stream(fmemopen(content.data(), content.size(), "r"));
         if (repo_add_rpmmd(solv_repo, stream.get(), nullptr, 0) != 0)
@@ -119,7 +180,7 @@ void PackagePool::load_list(const RepoMetadata& repo, const MetadataFile& file, 
         throw FetchError("Failed to read repo '{}' {}: it lists no packages (a corrupt or truncated file?)",
                          repo.spec.name, file.path);
     repo_internalize(solv_repo);
-    write_solv(solv_repo, cached);
+    write_solv(solv_repo, cached, saved_extras);
     log::debug("repo '{}': parsed {} packages from {}", repo.spec.name, solv_repo->nsolvables, file.path);
 }
 

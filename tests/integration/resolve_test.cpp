@@ -8,9 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/files.hpp"
 #include "imgbuild/recipe/recipe.hpp"
 #include "imgbuild/resolve/resolve.hpp"
 #include "support/command.hpp"
+#include "support/http_server.hpp"
 #include "support/temp_dir.hpp"
 
 namespace imgbuild::test {
@@ -28,9 +30,9 @@ std::string deb_repo(const std::string& name = "fixture", const std::string& sui
            ", components: [main], keyring: " + (fixtures / "keys" / keyring).string() + extra + "}\n";
 }
 
-std::string rpm_repo(const std::string& dir, const std::string& key = "test.asc") {
+std::string rpm_repo(const std::string& dir, const std::string& key = "test.asc", const std::string& extra = "") {
     return "  - {name: fx, type: rpm-md, url: 'file://" + (fixtures / dir).string() +
-           "', gpgkey: " + (fixtures / "keys" / key).string() + "}\n";
+           "', gpgkey: " + (fixtures / "keys" / key).string() + extra + "}\n";
 }
 
 class ResolveTest : public TempDirTest {
@@ -319,6 +321,112 @@ TEST_F(ResolveTest, DiffShowsWhatChanged) {
     auto bad = run_imgbuild({"diff", "old.json", "bad.json"}, dir.path());
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("bad.json:3:16: invalid JSON: syntax error"), std::string::npos) << bad.err;
+}
+
+// Replayed metadata (apt's check-valid-until): an InRelease past its Valid-Until is refused, naming
+// the repo, the date and the option that allows it; so is the cached one offline.
+TEST_F(ResolveTest, AnExpiredInReleaseIsRefusedUnlessCheckValidUntilIsOff) {
+    auto expired = lock(recipe("deb", deb_repo("fixture", "fixture-expired"), "packages: [app]\n"));
+    EXPECT_EQ(expired.exit_code, 1);
+    EXPECT_NE(expired.err.find("Failed to use repo 'fixture' InRelease: it expired on 2023-11-21 22:13:20 UTC (its "
+                               "Valid-Until)"),
+              std::string::npos)
+        << expired.err;
+    EXPECT_NE(expired.err.find("set 'check-valid-until: false' on the repo"), std::string::npos) << expired.err;
+    EXPECT_NE(expired.err.find("while reading the metadata of repo 'fixture' (r.yaml:4:5)"), std::string::npos)
+        << expired.err;
+    EXPECT_FALSE(fs::exists(dir.path() / "r.lock.json"));
+
+    // A snapshot mirror's: allowed by the repo's option, with the same set as the current suite's.
+    auto allowed =
+        lock(recipe("deb", deb_repo("fixture", "fixture-expired", ", check-valid-until: false"), "packages: [app]\n"));
+    ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
+    auto snapshot = versions(read_json(dir.path() / "r.lock.json"));
+    ASSERT_EQ(lock(recipe("deb", deb_repo(), "packages: [app]\n"), {"-o", "current.json"}).exit_code, 0);
+    EXPECT_EQ(snapshot, versions(read_json(dir.path() / "current.json")));
+
+    // Offline, the cached index meets the same check.
+    auto offline = lock(recipe("deb", deb_repo("fixture", "fixture-expired"), "packages: [app]\n"), {"--offline"});
+    EXPECT_EQ(offline.exit_code, 1);
+    EXPECT_NE(offline.err.find("it expired on 2023-11-21 22:13:20 UTC"), std::string::npos) << offline.err;
+
+    // Valid until 2100: accepted.
+    auto valid = lock(recipe("deb", deb_repo("fixture", "fixture-valid"), "packages: [app]\n"));
+    EXPECT_EQ(valid.exit_code, 0) << valid.err;
+}
+
+// A repo that goes back to an index older than the one verified before (a mirror replaying old
+// metadata to hide updates) is refused, online and offline; check-valid-until: false allows it.
+TEST_F(ResolveTest, AnIndexOlderThanTheLastVerifiedIsARollback) {
+    HttpServer server;
+    auto serve_deb = [&](const std::string& suite) {
+        server.add("/deb/dists/fixture/InRelease", {read_file(fixtures / "deb/dists" / suite / "InRelease")});
+    };
+    server.add("/deb/dists/fixture/main/binary-amd64/Packages.xz",
+               {read_file(fixtures / "deb/dists/fixture/main/binary-amd64/Packages.xz")});
+    std::string repo = "  - {name: mirror, type: deb, url: '" + server.url("/deb") +
+                       "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string();
+    auto path = recipe("deb", repo + "}\n", "packages: [app]\n");
+    serve_deb("fixture-newer");
+    auto newer = lock(path);
+    ASSERT_EQ(newer.exit_code, 0) << newer.err;
+
+    serve_deb("fixture");
+    auto older = lock(path, {"-o", "older.json"});
+    EXPECT_EQ(older.exit_code, 1);
+    EXPECT_NE(older.err.find("Failed to use repo 'mirror' InRelease: it was made on 2023-11-14 22:13:20 UTC, before "
+                             "the one verified earlier (2023-11-15 22:13:20 UTC): the repo went back to older "
+                             "metadata (a rollback)"),
+              std::string::npos)
+        << older.err;
+    EXPECT_NE(older.err.find("check-valid-until: false"), std::string::npos) << older.err;
+    EXPECT_FALSE(fs::exists(dir.path() / "older.json"));
+    auto offline = lock(path, {"--offline", "-o", "older.json"});
+    EXPECT_EQ(offline.exit_code, 1);
+    EXPECT_NE(offline.err.find("a rollback"), std::string::npos) << offline.err;
+
+    auto allowed = lock(recipe("deb", repo + ", check-valid-until: false}\n", "packages: [app]\n"));
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+    EXPECT_NE(allowed.err.find("before the one verified earlier"), std::string::npos) << allowed.err;
+
+    // rpm-md: repomd.xml's newest timestamp, the same way.
+    auto serve_rpm = [&](const std::string& name) {
+        for (const auto& entry : fs::directory_iterator(fixtures / name / "repodata"))
+            server.add("/rpm/repodata/" + entry.path().filename().string(), {read_file(entry.path())});
+    };
+    serve_rpm("rpm");
+    serve_rpm("rpm-newer"); // its repomd.xml and .asc replace rpm's
+    std::string rpm = "  - {name: fx, type: rpm-md, url: '" + server.url("/rpm") +
+                      "', gpgkey: " + (fixtures / "keys/test.asc").string() + "}\n";
+    ASSERT_EQ(lock(recipe("rpm", rpm, "packages: [app]\n")).exit_code, 0);
+    serve_rpm("rpm");
+    auto rolled = lock(recipe("rpm", rpm, "packages: [app]\n"));
+    EXPECT_EQ(rolled.exit_code, 1);
+    EXPECT_NE(rolled.err.find("Failed to use repo 'fx' repomd.xml: it was made on 2023-11-14 22:13:20 UTC, before the "
+                              "one verified earlier (2023-11-15 22:13:20 UTC)"),
+              std::string::npos)
+        << rolled.err;
+}
+
+// rpm-md repositories say nothing about how long their metadata is good for: a repo's
+// metadata-expire (dnf's forms) bounds the age of repomd.xml's newest timestamp.
+TEST_F(ResolveTest, MetadataExpireBoundsTheAgeOfAnIndex) {
+    auto stale = lock(recipe("rpm", rpm_repo("rpm", "test.asc", ", metadata-expire: 7d"), "packages: [app]\n"));
+    EXPECT_EQ(stale.exit_code, 1);
+    EXPECT_NE(stale.err.find("Failed to use repo 'fx' repomd.xml: it was made on 2023-11-14 22:13:20 UTC, longer ago "
+                             "than the repo's metadata-expire (604800 seconds) allows"),
+              std::string::npos)
+        << stale.err;
+    auto allowed = lock(recipe("rpm", rpm_repo("rpm", "test.asc", ", metadata-expire: 7d, check-valid-until: false"),
+                               "packages: [app]\n"));
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+    // A Debian repo's Date, the same way; a long enough limit passes.
+    auto debian = lock(recipe("deb", deb_repo("fixture", "fixture", ", metadata-expire: 36500d"), "packages: [app]\n"));
+    EXPECT_EQ(debian.exit_code, 0) << debian.err;
+
+    auto bad = lock(recipe("rpm", rpm_repo("rpm", "test.asc", ", metadata-expire: 7w"), "packages: [app]\n"));
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("r.yaml:4:"), std::string::npos) << bad.err;
 }
 
 // A recipe's lock: builds exactly the locked set, and says which package the repos no longer have.

@@ -17,5 +17,15 @@ TEST(DebianExtras, EssentialPriorityAndSizes) {
     EXPECT_EQ(extras.sizes[2].second, 0u);
 }
 
+TEST(MetadataExpire, DurationsInDnfsForms) {
+    EXPECT_EQ(parse_duration("3600"), 3600);
+    EXPECT_EQ(parse_duration("90s"), 90);
+    EXPECT_EQ(parse_duration("30m"), 1800);
+    EXPECT_EQ(parse_duration("12h"), 43200);
+    EXPECT_EQ(parse_duration("7d"), 604800);
+    for (const char* bad : {"", "d", "7w", "-1", "1.5h", "7 d", "never", "1234567890123d"})
+        EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
+}
+
 } // namespace
 } // namespace imgbuild::resolve
