@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/timer.hpp"
@@ -197,8 +198,9 @@ CommitResult commit_tree(const fs::path& root, const CommitOptions& options) {
         ostree_repo_transaction_set_ref(build.get(), nullptr, options.ref.c_str(), result.checksum.c_str());
         transaction.commit();
         result.objects_written = stats.written;
-        log::debug("tree: {} files ({} new objects, {} known by their inodes), {} directories", stats.files,
-                   stats.written, stats.linked, stats.directories);
+        log::debug("tree: {} files ({} new objects, {} known by their inodes, {} existing objects checked), {} "
+                   "directories",
+                   stats.files, stats.written, stats.linked, stats.checked, stats.directories);
     }
 
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -322,6 +324,51 @@ std::vector<std::pair<std::int64_t, std::string>> refs_by_use(OstreeRepo* repo, 
     return refs;
 }
 
+// Drops a cached tree whose objects are damaged: its ref goes, and so do the damaged objects (ostree
+// would trust them: a later tree that has the same file must write it again); the rest of its objects
+// go at the next prune.
+void drop_damaged(OstreeRepo* repo, const std::string& ref, const std::vector<DamagedObject>& damaged) {
+    const auto& first = damaged.front();
+    log::warn("discarding the cached tree {}: {} damaged object{} in the cache's repository (the {} object {}{}: "
+              "{}){}",
+              ref, damaged.size(), damaged.size() == 1 ? "" : "s", first.kind, first.checksum,
+              first.path.empty() ? "" : fmt::format(" of {}", first.path), first.reason,
+              damaged.size() > 1 ? ", and more" : "");
+    remove_objects(repo, damaged);
+    gcall(fmt::format("delete the ref {}", ref), [&](GError** error) {
+        return ostree_repo_set_ref_immediate(repo, nullptr, ref.c_str(), nullptr, nullptr, error);
+    });
+}
+
+// A cached tree's commit, read only when its object is intact and was made for `ref` (its subject):
+// a ref edited to name another tree is a damaged entry too. nullopt, with the ref dropped, otherwise.
+std::optional<CommitInfo> intact_cached_commit(OstreeRepo* repo, const std::string& ref, const std::string& checksum) {
+    std::string relative = fmt::format("objects/{}/{}.commit", checksum.substr(0, 2), checksum.substr(2));
+    std::string reason;
+    auto bytes =
+        try_read_file(fs::path(wrap::GCharPtr(g_file_get_path(ostree_repo_get_path(repo))).get()) / relative, reason);
+    if (!bytes || sha256_hex(*bytes) != checksum) {
+        drop_damaged(repo, ref, {{checksum, "commit", "", bytes ? "its content no longer matches its name" : reason}});
+        return std::nullopt;
+    }
+    GVariant* raw = nullptr;
+    gcall(fmt::format("load the commit {}", checksum), [&](GError** error) {
+        return ostree_repo_load_variant(repo, OSTREE_OBJECT_TYPE_COMMIT, checksum.c_str(), &raw, error);
+    });
+    GVariantPtr commit(raw);
+    const char* subject = nullptr;
+    g_variant_get_child(commit.get(), 3, "&s", &subject);
+    if (!subject || ref != subject) {
+        log::warn("discarding the cached tree {}: its ref names the commit {}, which was made for '{}'", ref, checksum,
+                  subject ? subject : "");
+        gcall(fmt::format("delete the ref {}", ref), [&](GError** error) {
+            return ostree_repo_set_ref_immediate(repo, nullptr, ref.c_str(), nullptr, nullptr, error);
+        });
+        return std::nullopt;
+    }
+    return describe(repo, checksum);
+}
+
 } // namespace
 
 bool checkout_cached(const fs::path& build_repo, const std::string& ref, const fs::path& dir, CheckoutMode mode) {
@@ -330,6 +377,20 @@ bool checkout_cached(const fs::path& build_repo, const std::string& ref, const f
     auto repo = open_build_repo(build_repo);
     auto checksum = resolve(repo.get(), ref);
     if (!checksum) return false;
+    // Every object the tree reaches, checked against its name before a file of it is used: the cache
+    // is only a cache, and a changed object would otherwise reach the image and the published
+    // repository under its old name.
+    {
+        ScopedTimer timer("tree cache: check the objects");
+        if (!intact_cached_commit(repo.get(), ref, *checksum)) return false;
+        auto check = check_commit_objects(repo.get(), *checksum);
+        if (!check.damaged.empty()) {
+            drop_damaged(repo.get(), ref, check.damaged);
+            return false;
+        }
+        log::debug("checked the {} objects ({:.0f} MiB) of the cached tree {} in {:.2f} s", check.objects,
+                   static_cast<double>(check.bytes) / (1 << 20), ref, timer.seconds());
+    }
     OstreeRepoCheckoutAtOptions options{};
     options.mode = OSTREE_REPO_CHECKOUT_MODE_NONE; // owners, modes and xattrs as committed
     options.overwrite_mode = OSTREE_REPO_CHECKOUT_OVERWRITE_NONE;
@@ -385,8 +446,9 @@ std::vector<CachedTree> cached_trees(const fs::path& build_repo, const std::stri
     for (const auto& [used, ref] : refs_by_use(repo.get(), build_repo, "imgbuild/cache/" + kind)) {
         auto checksum = resolve(repo.get(), ref);
         if (!checksum) continue;
-        auto info = describe(repo.get(), *checksum);
-        trees.push_back({ref, *checksum, std::move(info.metadata)});
+        auto info = intact_cached_commit(repo.get(), ref, *checksum);
+        if (!info) continue;
+        trees.push_back({ref, *checksum, std::move(info->metadata)});
     }
     return trees;
 }
