@@ -155,11 +155,32 @@ struct Chunk {
     std::string bytes;
     std::string digest;
     bool reused = false;
+    bool damaged = false; // the earlier image's copy did not decompress to these bytes
 };
+
+// Whether `compressed` (a cluster of the earlier image) decompresses to exactly `raw`.
+bool decompresses_to(const std::string& compressed, const std::string& raw, bool zstd) {
+    thread_local std::string output;
+    output.resize(cluster_size);
+    if (zstd) {
+        std::size_t n = ZSTD_decompress(output.data(), output.size(), compressed.data(), compressed.size());
+        return !ZSTD_isError(n) && n == raw.size() && std::memcmp(output.data(), raw.data(), n) == 0;
+    }
+    z_stream stream{};
+    if (inflateInit2(&stream, zlib_window) != Z_OK) return false;
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+    stream.avail_in = static_cast<uInt>(compressed.size());
+    stream.next_out = reinterpret_cast<Bytef*>(output.data());
+    stream.avail_out = static_cast<uInt>(output.size());
+    int status = inflate(&stream, Z_FINISH);
+    std::size_t n = output.size() - stream.avail_out;
+    inflateEnd(&stream);
+    return status == Z_STREAM_END && n == raw.size() && std::memcmp(output.data(), raw.data(), n) == 0;
+}
 
 // One guest cluster: read, and unless all zeros, copied from the earlier image or compressed.
 Chunk make_chunk(int raw, const fs::path& raw_name, std::uint64_t guest, Compressor& compressor,
-                 const ClusterSource* reuse) {
+                 const ClusterSource* reuse, bool zstd) {
     std::string input(cluster_size, '\0');
     // The last cluster of a disk whose size is not a multiple is padded with zeros, as QEMU does.
     pread_full(raw, input.data(), input.size(), guest * cluster_size, raw_name);
@@ -178,12 +199,14 @@ Chunk make_chunk(int raw, const fs::path& raw_name, std::uint64_t guest, Compres
             }
             std::string bytes(entry.length, '\0');
             if (pread_full(reuse->file.fd, bytes.data(), bytes.size(), entry.offset, "the cached image") ==
-                bytes.size()) {
+                    bytes.size() &&
+                (!reuse->verify || decompresses_to(bytes, input, zstd))) {
                 chunk.kind = Chunk::Kind::compressed;
                 chunk.bytes = std::move(bytes);
                 chunk.reused = true;
                 return chunk;
             }
+            chunk.damaged = true;
         }
     }
     if (compressor.compress(input, chunk.bytes)) {
@@ -293,7 +316,8 @@ Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::
         auto work = [&] {
             Compressor compressor(options.compression);
             for (std::size_t i; (i = next++) < end;)
-                chunks[i - begin] = make_chunk(raw, raw_name, guests[i], compressor, options.reuse);
+                chunks[i - begin] =
+                    make_chunk(raw, raw_name, guests[i], compressor, options.reuse, options.compression == "zstd");
         };
         std::vector<std::future<void>> helpers;
         for (unsigned t = 1; t < threads && t < end - begin; ++t)
@@ -332,6 +356,7 @@ Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::
             std::uint64_t guest = guests[begin + i];
             std::uint64_t entry = 0;
             ++result.clusters;
+            if (chunk.damaged) ++result.damaged;
             if (chunk.reused)
                 ++result.reused;
             else if (chunk.kind == Chunk::Kind::compressed)
@@ -356,6 +381,10 @@ Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::
             put_be(l2_tables[guest / l2_entries], (guest % l2_entries) * 8, entry, 8);
         }
     }
+    if (result.damaged > 0)
+        log::warn("the cached qcow2 had {} damaged cluster{} (they no longer decompress to the disk's bytes): "
+                  "compressed afresh",
+                  result.damaged, result.damaged == 1 ? "" : "s");
     // The last compressed cluster's reader reads to the end of its sector.
     std::uint64_t end = round_up(std::max(at, layout.data), sector);
     if (::ftruncate(out, static_cast<off_t>(end)) != 0)
@@ -409,26 +438,54 @@ Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::
     return result;
 }
 
+namespace {
+
+json file_identity(const struct stat& info) {
+    return {{"device", static_cast<std::uint64_t>(info.st_dev)},
+            {"inode", static_cast<std::uint64_t>(info.st_ino)},
+            {"size", static_cast<std::int64_t>(info.st_size)},
+            {"mtime-ns", static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec},
+            {"ctime-ns", static_cast<std::int64_t>(info.st_ctim.tv_sec) * 1000000000 + info.st_ctim.tv_nsec}};
+}
+
+std::string index_digest(const json& file, const json& clusters) {
+    return sha256_hex(json{{"file", file}, {"clusters", clusters}}.dump());
+}
+
+} // namespace
+
 std::unique_ptr<ClusterSource> ClusterCache::open() const {
     fs::path index_file = m_dir / (m_key + ".json");
     fs::path image = m_dir / (m_key + ".qcow2");
     std::error_code ec;
     if (!fs::exists(index_file, ec)) return nullptr;
-    json index = json::parse(read_file(index_file), nullptr, false);
-    if (!index.is_object() || !index.contains("file") || !index.contains("clusters")) return nullptr;
-    auto source = std::make_unique<ClusterSource>();
-    source->file.fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
-    if (source->file.fd < 0) return nullptr;
-    struct stat info {};
-    if (::fstat(source->file.fd, &info) != 0) return nullptr;
-    const json& file = index["file"];
-    auto mtime = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
-    if (file.value("inode", std::uint64_t{0}) != info.st_ino ||
-        file.value("size", std::int64_t{-1}) != static_cast<std::int64_t>(info.st_size) ||
-        file.value("mtime-ns", std::int64_t{0}) != mtime) {
-        log::debug("image: the cached qcow2 {} changed since it was written: not reused", image.string());
+    std::string reason;
+    auto text = try_read_file(index_file, reason);
+    json index = text ? json::parse(*text, nullptr, false) : json();
+    if (!index.is_object() || !index.contains("file") || !index.contains("clusters") ||
+        index.value("sha256", "") != index_digest(index["file"], index["clusters"])) {
+        log::warn("image: ignoring the damaged cluster index '{}' of the cached qcow2", index_file.string());
         return nullptr;
     }
+    auto source = std::make_unique<ClusterSource>();
+    source->file.fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (source->file.fd < 0) return nullptr;
+    struct stat info {};
+    if (::fstat(source->file.fd, &info) != 0 || !S_ISREG(info.st_mode)) return nullptr;
+    const json& file = index["file"];
+    json now = file_identity(info);
+    for (const char* key : {"device", "inode", "size", "mtime-ns"})
+        if (file.value(key, json()) != now[key]) {
+            log::debug("image: the cached qcow2 {} changed since it was written ({}): not reused", image.string(), key);
+            return nullptr;
+        }
+    // Only the change time moved: the link count changed (the output was removed) or the bytes were
+    // edited with the modification time set back. Every cluster copied from it is checked.
+    source->verify = file.value("ctime-ns", json()) != now["ctime-ns"];
+    if (source->verify)
+        log::debug("image: the cached qcow2 {} changed since it was written (its change time): every cluster "
+                   "copied from it is verified",
+                   image.string());
     try {
         source->index = ClusterIndex::from_json(index["clusters"]);
     } catch (const json::exception&) {
@@ -448,10 +505,11 @@ void ClusterCache::remember(const fs::path& qcow2, const ClusterIndex& index) co
     fs::rename(temp, image);
     struct stat info {};
     if (::stat(image.c_str(), &info) != 0) return;
-    json file = {{"inode", info.st_ino},
-                 {"size", static_cast<std::int64_t>(info.st_size)},
-                 {"mtime-ns", static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec}};
-    write_file_atomic(m_dir / (m_key + ".json"), json{{"file", file}, {"clusters", index.to_json()}}.dump());
+    json file = file_identity(info);
+    json clusters = index.to_json();
+    std::string digest = index_digest(file, clusters);
+    write_file_atomic(m_dir / (m_key + ".json"),
+                      json{{"file", std::move(file)}, {"clusters", std::move(clusters)}, {"sha256", digest}}.dump());
 }
 
 } // namespace imgbuild::image

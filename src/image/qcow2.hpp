@@ -32,10 +32,13 @@ struct ClusterIndex {
     static ClusterIndex from_json(const nlohmann::json& json);
 };
 
-// The compressed clusters of an earlier image: its file, open, and its index.
+// The compressed clusters of an earlier image: its file, open, and its index. With `verify`, each
+// cluster copied from it is decompressed and compared with the raw bytes first (one that differs is
+// compressed afresh): for a file that may have changed since it was written.
 struct ClusterSource {
     FileDescriptor file;
     ClusterIndex index;
+    bool verify = false;
 };
 
 struct Qcow2Options {
@@ -49,6 +52,7 @@ struct Qcow2Result {
     std::uint64_t compressed = 0; // compressed by this run
     std::uint64_t reused = 0;     // copied from the earlier image
     std::uint64_t stored = 0;     // incompressible, stored as they are
+    std::uint64_t damaged = 0;    // found changed in the earlier image (verify), compressed afresh
     ClusterIndex index;           // of the new file
 };
 
@@ -61,9 +65,12 @@ Qcow2Result write_compressed_qcow2(const std::filesystem::path& raw, int out, co
                                    const Qcow2Options& options);
 
 // The last compressed qcow2 of an image (by name, compressor and disk size) in the cache:
-// image/<key>.qcow2, a hardlink of (else a copy of) the output file, and image/<key>.json, its index and
-// the file's identity (inode, size, modification time). A file changed since (booted read-write, for
-// one) no longer matches and is not used.
+// image/<key>.qcow2, a hardlink of (else a copy of) the output file, and image/<key>.json, its index,
+// the file's identity (device, inode, size, modification and change times) and the digest of both. A
+// file whose size or modification time changed (booted read-write, for one) is not used. One whose
+// change time alone moved (its link count changed when the output was removed, or its bytes were
+// edited and the modification time set back, which no one can do to the change time) is used with
+// every copied cluster verified (ClusterSource::verify).
 class ClusterCache {
 public:
     ClusterCache(std::filesystem::path dir, std::string key) : m_dir(std::move(dir)), m_key(std::move(key)) {}

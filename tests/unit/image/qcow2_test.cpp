@@ -7,6 +7,7 @@
 #include "image/qcow2.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <random>
@@ -141,12 +142,58 @@ TEST_F(Qcow2Test, TheCacheKeepsTheLastFileUntilItChanges) {
     auto source = cache.open();
     ASSERT_NE(source, nullptr);
     EXPECT_EQ(source->index.clusters.size(), written.index.clusters.size());
-    // The output may go: the cache has its own link.
+    EXPECT_FALSE(source->verify) << "unchanged since it was written: its clusters are copied as they are";
+    // The output may go: the cache has its own link. Its change time moved with the link count, so
+    // what is copied from it is verified.
     fs::remove(out);
-    ASSERT_NE(cache.open(), nullptr);
+    source = cache.open();
+    ASSERT_NE(source, nullptr);
+    EXPECT_TRUE(source->verify);
     // A file written since (a VM that booted it read-write) is not used.
     put(dir.path() / "cache/image/key.qcow2", 2 * mib, "written by a guest");
     EXPECT_EQ(cache.open(), nullptr);
+}
+
+// The cached file's bytes edited and its modification time set back (which leaves its change time
+// moved): it is used, but the edited clusters are found and compressed afresh, and the new file is
+// the same bytes as one written without the cache. A damaged index is not used at all.
+TEST_F(Qcow2Test, AnEditedCachedFileIsCaughtClusterByCluster) {
+    fs::path raw = disk("disk.raw");
+    for (std::string compression : {"zstd", "zlib"}) {
+        fs::path out = dir.path() / compression / "image.qcow2";
+        fs::create_directories(out.parent_path());
+        auto written = write(raw, out, compression, 2);
+        ClusterCache cache(dir.path() / compression / "cache", "key");
+        cache.remember(out, written.index);
+        fs::path cached = dir.path() / compression / "cache/key.qcow2";
+        struct stat before {};
+        ASSERT_EQ(::stat(cached.c_str(), &before), 0);
+        // A compressed cluster's bytes: the first text cluster's, in the middle.
+        std::uint64_t offset = SIZE_MAX;
+        for (const auto& [digest, entry] : written.index.clusters)
+            if (!entry.stored) offset = std::min(offset, entry.offset + entry.length / 2);
+        put(cached, offset, "edited");
+        const struct timespec times[2] = {before.st_atim, before.st_mtim};
+        ASSERT_EQ(::utimensat(AT_FDCWD, cached.c_str(), times, 0), 0);
+
+        auto source = cache.open();
+        ASSERT_NE(source, nullptr) << compression;
+        EXPECT_TRUE(source->verify) << compression;
+        fs::path again = dir.path() / compression / "again.qcow2", fresh = dir.path() / compression / "fresh.qcow2";
+        auto result = write(raw, again, compression, 2, source.get());
+        write(raw, fresh, compression, 2);
+        expect_valid(raw, again);
+        EXPECT_EQ(read_file(again), read_file(fresh)) << compression;
+        EXPECT_EQ(result.damaged, 1u) << compression;
+        EXPECT_EQ(result.compressed, 1u) << compression << ": only the damaged cluster is compressed again";
+
+        // The index, edited: the file's clusters are not trusted through it.
+        fs::path index = dir.path() / compression / "cache/key.json";
+        std::string text = read_file(index);
+        text.replace(text.find("\"clusters\":{\"") + 13, 1, "0");
+        write_file_atomic(index, text);
+        EXPECT_EQ(cache.open(), nullptr) << compression;
+    }
 }
 
 TEST_F(Qcow2Test, AnUnknownCompressionIsAnError) {
