@@ -111,6 +111,22 @@ std::string content_key(const std::string& first_key, const fs::path& root, cons
     return sha256_hex(first_key + digests.dump());
 }
 
+// A cached image is used only while it is a regular file with the sha256 recorded when it was stored
+// (IMAGE.img.sha256); a damaged one is removed, and dracut makes it again.
+bool cached_image_intact(const fs::path& image) {
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(image, ec))) return false;
+    if (matches_recorded_digest(image)) return true;
+    if (!recorded_digest(image) && fs::is_regular_file(fs::symlink_status(image, ec)))
+        log::debug("not using the cached initramfs '{}': it has no digest record (an older imgbuild made it)",
+                   image.string());
+    else
+        log::warn("discarding the cached initramfs '{}': it no longer matches the digest recorded when it was made",
+                  image.string());
+    discard_cached_file(image);
+    return false;
+}
+
 // Moves what `from` leads to in the root (a link's target, not the link) to `to`.
 void move_file(RootDir& root, const fs::path& from, const fs::path& to) {
     if (!root.lstat(from)) return;
@@ -185,7 +201,7 @@ bool build_initramfs(const recipe::Recipe& recipe, const Kernel& kernel, const f
         if (copied.is_object() && copied.value("files", json()).is_array()) {
             fs::path cached =
                 cache / (content_key(first_key, root, copied["files"].get<std::vector<std::string>>()) + ".img");
-            if (fs::exists(cached)) {
+            if (cached_image_intact(cached)) {
                 fs::remove(placed); // never write through a file: it may be a hardlink of the tree cache
                 fs::copy_file(cached, placed);
                 fs::permissions(placed, readable);
@@ -211,9 +227,14 @@ bool build_initramfs(const recipe::Recipe& recipe, const Kernel& kernel, const f
     AtomicFile copy(cache / (content_key(first_key, root, files) + ".img"));
     std::ifstream in(placed, std::ios::binary);
     char buffer[1 << 16];
-    while (in.read(buffer, sizeof buffer) || in.gcount() > 0)
+    Hasher digest(DigestType::sha256); // recorded with the image, checked before it is used again
+    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
         copy.write(std::string_view(buffer, static_cast<std::size_t>(in.gcount())));
+        digest.update(buffer, static_cast<std::size_t>(in.gcount()));
+    }
+    discard_cached_file(copy.path());
     copy.commit();
+    record_digest(copy.path(), digest.hex());
     write_file_atomic(manifest, json{{"kernel", kernel.version}, {"files", files}}.dump(1) + "\n");
     return false;
 }
