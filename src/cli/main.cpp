@@ -91,14 +91,19 @@ int run(int argc, char** argv) {
     for (auto& [sub, command] : registered) {
         if (!sub->parsed()) continue;
         try {
-            return command->run(global);
+            int code = command->run(global);
+            interrupt::wait_if_stopping();
+            return code;
         } catch (const RecipeError& e) {
+            interrupt::wait_if_stopping();
             print_diagnostics(e.diagnostics());
             return static_cast<int>(e.exit_code());
         } catch (const Error& e) {
+            interrupt::wait_if_stopping();
             log::error("{}", e.what());
             return static_cast<int>(e.exit_code());
         } catch (const std::exception& e) {
+            interrupt::wait_if_stopping();
             log::error("internal error: {}", e.what());
             return static_cast<int>(ExitCode::failed);
         }

@@ -30,10 +30,11 @@ namespace {
 namespace fs = std::filesystem;
 
 struct State {
-    std::mutex mutex;
+    std::mutex mutex; // the actions; held by the watcher from the signal to the exit
     std::map<std::uint64_t, std::function<void()>> actions; // by registration order
-    std::set<pid_t> children;
     std::uint64_t next_id = 0;
+    std::mutex children_mutex;
+    std::set<pid_t> children;
 };
 
 // Never destroyed: the watcher may still use it while the process exits.
@@ -55,7 +56,7 @@ void on_signal(int signal) {
 void stop_children(State& s) {
     std::vector<pid_t> children;
     {
-        std::lock_guard lock(s.mutex);
+        std::lock_guard lock(s.children_mutex);
         children.assign(s.children.begin(), s.children.end());
     }
     for (pid_t pid : children) ::kill(pid, SIGTERM);
@@ -63,12 +64,12 @@ void stop_children(State& s) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
     while (std::chrono::steady_clock::now() < deadline) {
         {
-            std::lock_guard lock(s.mutex);
+            std::lock_guard lock(s.children_mutex);
             if (s.children.empty()) return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    std::lock_guard lock(s.mutex);
+    std::lock_guard lock(s.children_mutex);
     for (pid_t pid : s.children) ::kill(pid, SIGKILL);
 }
 
@@ -79,10 +80,12 @@ void stop_children(State& s) {
     int signal = static_cast<unsigned char>(byte);
     log::warn("{} received: stopping, and removing what this run made so far", strsignal(signal));
     State& s = state();
-    stop_children(s);
-    // Under the lock to the end: an owner going out of scope meanwhile waits (in ~OnInterrupt) instead
-    // of leaving an action that points at it.
+    // Under the lock to the end: the rest of the program stops at its next registration or
+    // unregistration (an owner going out of scope as the stopped children's errors unwind waits in
+    // ~OnInterrupt), so nothing it removes races with the actions, and no action points at a
+    // destroyed owner.
     std::lock_guard lock(s.mutex);
+    stop_children(s);
     for (auto it = s.actions.rbegin(); it != s.actions.rend(); ++it) {
         try {
             it->second();
@@ -133,6 +136,11 @@ void install() {
 
 bool requested() { return received.load() != 0; }
 
+void wait_if_stopping() {
+    if (!requested()) return;
+    while (true) std::this_thread::sleep_for(std::chrono::seconds(1)); // the watcher exits the process
+}
+
 OnInterrupt::OnInterrupt(std::function<void()> action) {
     State& s = state();
     std::lock_guard lock(s.mutex);
@@ -148,13 +156,13 @@ OnInterrupt::~OnInterrupt() {
 
 void track_child(pid_t pid) {
     State& s = state();
-    std::lock_guard lock(s.mutex);
+    std::lock_guard lock(s.children_mutex);
     s.children.insert(pid);
 }
 
 void untrack_child(pid_t pid) {
     State& s = state();
-    std::lock_guard lock(s.mutex);
+    std::lock_guard lock(s.children_mutex);
     s.children.erase(pid);
 }
 

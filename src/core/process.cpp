@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/interrupt.hpp"
 
 extern char** environ;
 
@@ -126,6 +127,12 @@ ProcessResult run_process(const ProcessOptions& options) {
         ::execve(program.c_str(), argv.data(), envp.data());
         fail(ChildStep::exec);
     }
+    // A stop signal ends the child before the run's partial work is removed (core/interrupt.hpp).
+    interrupt::track_child(pid);
+    struct Untrack {
+        pid_t pid;
+        ~Untrack() { interrupt::untrack_child(pid); }
+    } untrack{pid};
     ::close(in[0]);
     ::close(out[1]);
     ::close(status_pipe[1]);

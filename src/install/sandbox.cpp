@@ -136,9 +136,11 @@ CopyOnWriteView::CopyOnWriteView(const fs::path& root, fs::path mount, std::stri
     run_checked<Error>(ProcessOptions{{"rofiles-fuse", "--copyup", "-o", "allow_other,default_permissions",
                                        root.string(), m_mount.string()}},
                        fmt::format("show the root copy-on-write to {}", purpose));
+    m_on_interrupt = std::make_unique<interrupt::OnInterrupt>([mount = m_mount] { interrupt::unmount_below(mount); });
 }
 
 CopyOnWriteView::~CopyOnWriteView() {
+    m_on_interrupt.reset();
     auto result = run_process(ProcessOptions{{"umount", m_mount.string()}});
     if (!result.ok()) log::warn("could not unmount {}: {}", m_mount.string(), result.tail());
     std::error_code ec;

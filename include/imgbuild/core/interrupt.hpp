@@ -20,6 +20,11 @@ void install();
 // True once a stop signal arrived (long loops may stop early).
 bool requested();
 
+// When a stop signal arrived: waits for the watcher to finish and exit the process (never returns).
+// main() calls it before it reports an error or returns, so the errors of programs the stop ended are
+// not reported as the run's, and the exit code is the signal's.
+void wait_if_stopping();
+
 // A clean-up to run if the process is stopped by a signal while the object lives (in reverse order of
 // registration, before the exit). Not run at a normal scope exit: the owner's destructor does that.
 class OnInterrupt {

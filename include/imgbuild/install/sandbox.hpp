@@ -8,11 +8,13 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "imgbuild/core/interrupt.hpp"
 #include "imgbuild/core/process.hpp"
 
 namespace imgbuild::install {
@@ -61,6 +63,7 @@ public:
 
 private:
     std::filesystem::path m_mount;
+    std::unique_ptr<interrupt::OnInterrupt> m_on_interrupt; // unmounts it when a stop signal ends the run
 };
 
 } // namespace imgbuild::install
