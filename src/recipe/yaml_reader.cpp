@@ -89,6 +89,16 @@ public:
 
     // yaml-cpp's events, in document order.
     void OnDocumentStart(const YAML::Mark& mark) override {
+        // yaml-cpp 0.7 reads a ',' or '%' it cannot place as an empty document without moving on, and
+        // then again, forever (jbeder/yaml-cpp#1040, fixed after 0.8): a document that starts where
+        // the last one did is that loop.
+        if (m_documents > 0 && mark.pos == m_last_document.pos) {
+            auto pos = static_cast<std::size_t>(std::max(0, mark.pos));
+            report(at(mark), fmt::format("invalid YAML: '{}' cannot start a value here",
+                                         pos < m_text.size() ? m_text.substr(pos, 1) : std::string_view("…")));
+            throw Stop{};
+        }
+        m_last_document = mark;
         if (++m_documents == 2) m_second_document = mark;
         m_anchors.clear(); // anchors are the document's own
     }
@@ -450,6 +460,7 @@ private:
 
     int m_documents = 0;
     YAML::Mark m_second_document;
+    YAML::Mark m_last_document;
     std::optional<Node> m_root;
     std::vector<Frame> m_stack;
     std::unordered_map<YAML::anchor_t, std::pair<Node, Cost>> m_anchors;

@@ -182,5 +182,15 @@ TEST(ReadYaml, TypesScalarsWithoutARecursiveRegex) {
     EXPECT_EQ(to_json(wide, sources), nlohmann::json(18446744073709551615ull));
 }
 
+// yaml-cpp 0.7 loops forever on a ',' or '%' it cannot place (found by libFuzzer: ",%").
+TEST(ReadYaml, StopsWhereYamlCppWouldLoopForever) {
+    for (const char* text : {",%", ",", "a: 1\n,\n"}) {
+        std::vector<Diagnostic> d;
+        EXPECT_FALSE(read_yaml(text, "r.yaml", d).has_value()) << text;
+        ASSERT_FALSE(d.empty()) << text;
+        EXPECT_NE(d.back().message.find("invalid YAML"), std::string::npos) << d.back().str();
+    }
+}
+
 } // namespace
 } // namespace imgbuild::recipe
