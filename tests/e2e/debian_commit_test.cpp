@@ -209,7 +209,8 @@ TEST(DebianCommit, UsersScriptsAndMinimisation) {
     EXPECT_EQ(shadow.st_mode & 07777, 0640u);
     EXPECT_TRUE(fs::exists(root / "usr/lib/sysusers.d/imgbuild.conf"));
     std::string tmpfiles = read_file(root / "usr/lib/tmpfiles.d/imgbuild-users.conf");
-    EXPECT_NE(tmpfiles.find("f /home/ops/.ssh/authorized_keys 0600 ops ops - ssh-ed25519 AAAAC3Nza ops@example"),
+    // Paths quoted, the key's end escaped (tmpfiles.d(5)): no recipe text can start a line of its own.
+    EXPECT_NE(tmpfiles.find("f \"/home/ops/.ssh/authorized_keys\" 0600 ops ops - ssh-ed25519 AAAAC3Nza ops@example\\n"),
               std::string::npos)
         << tmpfiles;
     EXPECT_EQ(read_file(root / "usr/share/ops-id").substr(0, 23), "uid=1500(ops) gid=1500(") << "the script ran";
