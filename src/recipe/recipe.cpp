@@ -336,6 +336,22 @@ Recipe load(const fs::path& path, const LoadOptions& options) {
     return Recipe(std::move(document), std::move(sources), path, loader.files());
 }
 
+std::string Recipe::name() const { return m_json.value("name", ""); }
+
+std::string Recipe::arch() const { return m_json.value("arch", "x86_64"); }
+
+std::string Recipe::version_pattern() const { return m_json.value("version", "{date}.{n}"); }
+
+bool Recipe::docs() const { return m_json.value("docs", true); }
+
+bool Recipe::has_kernel() const { return m_json.contains("kernel") && m_json["kernel"].contains("package"); }
+
+std::string Recipe::ref() const {
+    auto ref = nlohmann::json::json_pointer("/ostree/ref");
+    if (m_json.contains(ref)) return m_json.at(ref).get<std::string>();
+    return "imgbuild/" + name() + "/" + arch();
+}
+
 nlohmann::json Recipe::canonical_json() const {
     auto base = std::filesystem::absolute(m_path).parent_path().lexically_normal();
     return relative_paths(m_json, schema_document(), base);

@@ -35,6 +35,21 @@ public:
     const std::vector<std::filesystem::path>& files() const { return m_files; }
     // A profile is a fragment meant for include: (it has no name), not a recipe to build.
     bool is_profile() const { return !m_json.contains("name"); }
+
+    // The values several stages read, each with its default in this one place (the rest of the
+    // recipe is read by the one stage it concerns, through json()).
+    // name: ("" for a profile).
+    std::string name() const;
+    // arch: ("x86_64").
+    std::string arch() const;
+    // version: the pattern of the builds' versions ("{date}.{n}").
+    std::string version_pattern() const;
+    // docs: (true).
+    bool docs() const;
+    // Whether the recipe names a kernel package (kernel.package): the tree is then bootable.
+    bool has_kernel() const;
+    // The ostree ref its commits go on: ostree.ref, else imgbuild/<name>/<arch>.
+    std::string ref() const;
     // The recipe with its paths relative to the recipe file's directory, so digests of it do not depend
     // on where a checkout lives.
     nlohmann::json canonical_json() const;

@@ -51,6 +51,32 @@ TEST_F(LoadTest, MergesIncludesDepthFirstInOrder) {
     EXPECT_FALSE(recipe.json().contains("include"));
 }
 
+TEST_F(LoadTest, AccessorsGiveTheValuesOrTheirOneDefault) {
+    auto plain = load(dir.write("plain.yaml", std::string(head) + repo), options());
+    EXPECT_EQ(plain.name(), "n");
+    EXPECT_EQ(plain.arch(), "x86_64");
+    EXPECT_EQ(plain.version_pattern(), "{date}.{n}");
+    EXPECT_TRUE(plain.docs());
+    EXPECT_FALSE(plain.has_kernel());
+    EXPECT_EQ(plain.ref(), "imgbuild/n/x86_64");
+    auto given = load(dir.write("given.yaml", std::string(head) + repo +
+                                                  "version: '7.{n}'
+docs: false
+kernel: {package: linux-image-amd64}
+"
+                                                  "ostree: {ref: node/stable}
+"),
+                      options());
+    EXPECT_EQ(given.version_pattern(), "7.{n}");
+    EXPECT_FALSE(given.docs());
+    EXPECT_TRUE(given.has_kernel());
+    EXPECT_EQ(given.ref(), "node/stable");
+    auto profile = load(dir.write("profile.yaml", "sysctl: {vm.swappiness: 1}
+"), options());
+    EXPECT_TRUE(profile.is_profile());
+    EXPECT_EQ(profile.name(), "");
+}
+
 TEST_F(LoadTest, ResolvesPathsAgainstTheFileThatWritesThem) {
     dir.write("profiles/files/a.conf", "x");
     dir.write("profiles/overlay/etc/x", "x");
