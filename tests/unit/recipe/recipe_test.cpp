@@ -60,19 +60,14 @@ TEST_F(LoadTest, AccessorsGiveTheValuesOrTheirOneDefault) {
     EXPECT_FALSE(plain.has_kernel());
     EXPECT_EQ(plain.ref(), "imgbuild/n/x86_64");
     auto given = load(dir.write("given.yaml", std::string(head) + repo +
-                                                  "version: '7.{n}'
-docs: false
-kernel: {package: linux-image-amd64}
-"
-                                                  "ostree: {ref: node/stable}
-"),
+                                                  "version: '7.{n}'\ndocs: false\nkernel: {package: linux-image-amd64}\n"
+                                                  "ostree: {ref: node/stable}\n"),
                       options());
     EXPECT_EQ(given.version_pattern(), "7.{n}");
     EXPECT_FALSE(given.docs());
     EXPECT_TRUE(given.has_kernel());
     EXPECT_EQ(given.ref(), "node/stable");
-    auto profile = load(dir.write("profile.yaml", "sysctl: {vm.swappiness: 1}
-"), options());
+    auto profile = load(dir.write("profile.yaml", "sysctl: {vm.swappiness: 1}\n"), options());
     EXPECT_TRUE(profile.is_profile());
     EXPECT_EQ(profile.name(), "");
 }
