@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <iterator>
 #include <map>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
@@ -47,9 +49,15 @@ class RootPaths : public TempDirTest {
 protected:
     void SetUp() override {
         if (::geteuid() != 0) GTEST_SKIP() << "skipped: building a root needs root";
-        // The sentinel is beside the fixtures, not under /tmp: its path inside the image must survive
-        // the ostree layout (which empties /tmp), so the test can find what went through the links.
-        std::string pattern = (fixtures.parent_path() / "root-paths-XXXXXX").string();
+        // The sentinel is beside the fixtures: its path inside the image must survive the ostree
+        // layout (which empties /tmp and /var and makes /home, /opt … links) and be a place files may
+        // be written to (not /tmp, /run …), so the test can find what went through the links. A
+        // checkout under such a place (a clone in /tmp) gets its sentinel at the top of the host.
+        fs::path base = fixtures.parent_path();
+        for (std::string_view top : {"tmp", "run", "dev", "proc", "sys", "boot", "var", "home", "root", "opt", "srv",
+                                     "mnt", "media"})
+            if (*std::next(base.begin()) == top) base = "/";
+        std::string pattern = (base / "imgbuild-root-paths-XXXXXX").string();
         ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
         sentinel = pattern;
         write(sentinel / "file", "the host's\n");
