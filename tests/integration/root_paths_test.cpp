@@ -54,8 +54,8 @@ protected:
         // be written to (not /tmp, /run …), so the test can find what went through the links. A
         // checkout under such a place (a clone in /tmp) gets its sentinel at the top of the host.
         fs::path base = fixtures.parent_path();
-        for (std::string_view top : {"tmp", "run", "dev", "proc", "sys", "boot", "var", "home", "root", "opt", "srv",
-                                     "mnt", "media"})
+        for (std::string_view top :
+             {"tmp", "run", "dev", "proc", "sys", "boot", "var", "home", "root", "opt", "srv", "mnt", "media"})
             if (*std::next(base.begin()) == top) base = "/";
         std::string pattern = (base / "imgbuild-root-paths-XXXXXX").string();
         ASSERT_NE(::mkdtemp(pattern.data()), nullptr);

@@ -59,10 +59,11 @@ TEST_F(LoadTest, AccessorsGiveTheValuesOrTheirOneDefault) {
     EXPECT_TRUE(plain.docs());
     EXPECT_FALSE(plain.has_kernel());
     EXPECT_EQ(plain.ref(), "imgbuild/n/x86_64");
-    auto given = load(dir.write("given.yaml", std::string(head) + repo +
-                                                  "version: '7.{n}'\ndocs: false\nkernel: {package: linux-image-amd64}\n"
-                                                  "ostree: {ref: node/stable}\n"),
-                      options());
+    auto given =
+        load(dir.write("given.yaml", std::string(head) + repo +
+                                         "version: '7.{n}'\ndocs: false\nkernel: {package: linux-image-amd64}\n"
+                                         "ostree: {ref: node/stable}\n"),
+             options());
     EXPECT_EQ(given.version_pattern(), "7.{n}");
     EXPECT_FALSE(given.docs());
     EXPECT_TRUE(given.has_kernel());
