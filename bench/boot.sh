@@ -8,9 +8,11 @@
 # reference build). Usage: bench/boot.sh [BUILD_DIR] [RUNS]   (needs root, jq)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath "${1:-build}/imgbuild")
+source bench/lib.sh
+bin=$(imgbuild_bin "${1:-}")
 runs=${2:-3}
-[[ $(id -u) == 0 ]] || { echo "needs root" >&2; exit 2; }
+require_root
+require_tools jq
 work=${IMGBUILD_BENCH_WORK:-/var/tmp/imgbuild-bench-boot}
 cache=${IMGBUILD_BENCH_CACHE:-$work/cache}
 mkdir -p "$work"

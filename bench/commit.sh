@@ -13,13 +13,11 @@
 # Usage: bench/commit.sh [BUILD_DIR]   (needs root, ostree, jq)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath "${1:-build}/imgbuild")
+source bench/lib.sh
+bin=$(imgbuild_bin "${1:-}")
 recipe=$PWD/recipes/debian11-node.yaml
-[[ -x $bin ]] || { echo "build imgbuild first (ci/build.sh)" >&2; exit 2; }
-[[ $(id -u) == 0 ]] || { echo "needs root (imgbuild commit builds a root)" >&2; exit 2; }
-for tool in ostree jq; do
-  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
-done
+require_root "imgbuild commit builds a root"
+require_tools ostree jq
 work=$(mktemp -d)
 trap 'rm -rf --one-file-system "$work"' EXIT
 cache=$work/cache

@@ -10,14 +10,14 @@
 # Prints a table of medians (min–max); raw timings in results.tsv there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 [[ $# -ge 2 ]] || { echo "usage: bench/compare.sh BUILD_DIR_A BUILD_DIR_B [RUNS]" >&2; exit 2; }
-bins=("$(realpath "$1/imgbuild")" "$(realpath "$2/imgbuild")")
+bins=("$(imgbuild_bin "$1")" "$(imgbuild_bin "$2")")
 runs=${3:-3}
 quick_runs=$((runs > 5 ? runs : 5))
-for bin in "${bins[@]}"; do [[ -x $bin ]] || { echo "no imgbuild at $bin" >&2; exit 2; }; done
-[[ $(id -u) == 0 ]] || { echo "needs root" >&2; exit 2; }
+require_root
 work=${IMGBUILD_BENCH_WORK:-/var/tmp/imgbuild-bench-compare}
-cleanup() { findmnt -rn -o TARGET | grep -F "$work/" | sort -r | xargs -r -n1 umount -l || true; }
+cleanup() { unmount_under "$work"; }
 trap cleanup EXIT
 cleanup
 rm -rf --one-file-system "$work" && mkdir -p "$work"
@@ -29,7 +29,7 @@ timed() { # SCENARIO WHICH RUN COMMAND...
   shift 3
   if ! /usr/bin/time -o "$work/time.out" -f "%e" "$@" >>"$work/log" 2>&1; then
     echo "$which ($scenario, run $run) failed; the end of $work/log:" >&2
-    tail -n 30 "$work/log" | sed -E 's#[a-z]+://[^/ ]+#<mirror>#g' >&2
+    tail -n 30 "$work/log" | hide_urls >&2
     exit 1
   fi
   printf '%s\t%s\t%s\t%s\n' "$scenario" "$which" "$run" "$(cat "$work/time.out")" >>"$results"

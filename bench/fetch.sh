@@ -10,12 +10,10 @@
 # Usage: bench/fetch.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath "${1:-build}/imgbuild")
+source bench/lib.sh
+bin=$(imgbuild_bin "${1:-}")
 recipe=recipes/debian11-node.yaml
-[[ -x $bin ]] || { echo "build imgbuild first (ci/build.sh)" >&2; exit 2; }
-for tool in curl hyperfine jq; do
-  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
-done
+require_tools curl hyperfine jq
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

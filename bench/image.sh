@@ -5,10 +5,12 @@
 # qcow2 (zstd) < 400 MB. Usage: bench/image.sh [BUILD_DIR] [RUNS]   (needs root, jq)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath "${1:-build}/imgbuild")
+source bench/lib.sh
+bin=$(imgbuild_bin "${1:-}")
 runs=${2:-3}
 recipe=$PWD/recipes/debian11-node.yaml
-[[ $(id -u) == 0 ]] || { echo "needs root" >&2; exit 2; }
+require_root
+require_tools jq
 work=$(mktemp -d)
 trap 'rm -rf --one-file-system "$work"' EXIT
 cache=${IMGBUILD_BENCH_CACHE:-$work/cache}

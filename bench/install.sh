@@ -14,22 +14,19 @@
 # Usage: bench/install.sh [BUILD_DIR]   (needs root, mmdebstrap, hyperfine, jq)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath "${1:-build}/imgbuild")
+source bench/lib.sh
+bin=$(imgbuild_bin "${1:-}")
 recipe=$PWD/recipes/debian11-node.yaml
-[[ -x $bin ]] || { echo "build imgbuild first (ci/build.sh)" >&2; exit 2; }
-[[ $(id -u) == 0 ]] || { echo "needs root (mmdebstrap --mode=root, imgbuild rootfs)" >&2; exit 2; }
-for tool in mmdebstrap hyperfine jq; do
-  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
-done
+require_root "mmdebstrap --mode=root, imgbuild rootfs"
+require_tools mmdebstrap hyperfine jq
 work=$(mktemp -d)
 chmod 755 "$work" # apt's _apt user must reach the chroot's archives, as it would anywhere else
 cleanup() {
   # mmdebstrap unmounts what it mounted in the chroot; never follow a mount left behind anyway.
-  findmnt -rn -o TARGET | grep -F "$work/" | sort -r | xargs -r -n1 umount -l || true
+  unmount_under "$work"
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
-hide_urls() { sed -E 's#[a-z]+://[^/ ]+#<mirror>#g'; }
 
 # Lock and fill imgbuild's cache (untimed).
 "$bin" -q --cache-dir "$work/cache" lock "$recipe" -o "$work/lock.json" >/dev/null

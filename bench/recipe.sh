@@ -4,9 +4,10 @@
 # peak memory. Usage: bench/recipe.sh [BUILD_DIR]. Figures go to docs/benchmarks.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-build}/imgbuild
+source bench/lib.sh
+bin=$(imgbuild_bin "${1:-}")
 recipe=recipes/debian11-node.yaml
-[[ -x $bin ]] || { echo "build imgbuild first (ci/build.sh)" >&2; exit 2; }
+require_tools hyperfine
 
 hyperfine --warmup 3 --runs 30 --export-markdown /dev/stdout \
   "$bin -q validate $recipe" \

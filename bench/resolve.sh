@@ -6,9 +6,10 @@
 # Usage: bench/resolve.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath "${1:-build}/imgbuild")
+source bench/lib.sh
+bin=$(imgbuild_bin "${1:-}")
 recipe=recipes/debian11-node.yaml
-[[ -x $bin ]] || { echo "build imgbuild first (ci/build.sh)" >&2; exit 2; }
+require_tools hyperfine
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

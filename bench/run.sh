@@ -19,16 +19,14 @@
 # Work directory: $IMGBUILD_BENCH_WORK (default /var/tmp/imgbuild-bench-run), removed at the start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath "${1:-build}/imgbuild")
+source bench/lib.sh
+bin=$(imgbuild_bin "${1:-}")
 runs=${2:-3}
-[[ -x $bin ]] || { echo "build imgbuild first (ci/build.sh)" >&2; exit 2; }
-[[ $(id -u) == 0 ]] || { echo "needs root" >&2; exit 2; }
-for tool in jq ostree qemu-img /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
-done
+require_root
+require_tools jq ostree qemu-img /usr/bin/time
 command -v mmdebstrap >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q mmdebstrap >/dev/null
 work=${IMGBUILD_BENCH_WORK:-/var/tmp/imgbuild-bench-run}
-cleanup() { findmnt -rn -o TARGET | grep -F "$work/" | sort -r | xargs -r -n1 umount -l || true; }
+cleanup() { unmount_under "$work"; }
 trap cleanup EXIT
 cleanup
 rm -rf --one-file-system "$work" && mkdir -p "$work" && chmod 755 "$work"
@@ -36,7 +34,6 @@ source bench/anchor.sh
 prepare_anchor "$work"
 results=$work/results.tsv # scenario, tool, run, seconds, peak RSS (KiB)
 : >"$results"
-hide_urls() { sed -E 's#[a-z]+://[^/ ]+#<mirror>#g'; }
 
 # timed SCENARIO TOOL RUN LOG COMMAND...: runs COMMAND, records wall seconds and the largest process's
 # peak RSS (GNU time's %M), output into LOG; a failure stops the benchmark.

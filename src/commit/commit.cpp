@@ -1,4 +1,4 @@
-// The commit stage, through the libostree C API (DESIGN.md §5). Writing a root into an archive
+// The commit stage, through the libostree C API (docs/design.md §5). Writing a root into an archive
 // repository compresses every object again on every build (~30 s); writing it into a bare
 // repository is a copy (~3 s, and nothing at all for files checked out of it by hardlinks), and
 // pulling that commit into the archive repository compresses only the objects the archive lacks. So:

@@ -1,4 +1,4 @@
-// The root turned into what ostree deploys (DESIGN.md §5, the layout rpm-ostree makes). A deployment
+// The root turned into what ostree deploys (docs/design.md §5, the layout rpm-ostree makes). A deployment
 // takes /usr from the commit, builds /etc from /usr/etc, and never deploys /var: so /var's content
 // becomes tmpfiles.d entries (directories and links made at boot, files copied from /usr/share/factory),
 // the package databases move under /usr, and the directories nodes keep state in become links into /var.

@@ -1,6 +1,6 @@
 // The commit deployed into a sysroot directory through libostree's sysroot API, in a child process in
 // a user namespace: there FIFREEZE fails with EPERM and ostree falls back to syncfs, so the build
-// host's root filesystem is never frozen (DESIGN.md §5). Every uid and gid maps to itself.
+// host's root filesystem is never frozen (docs/design.md §5). Every uid and gid maps to itself.
 
 #include "deploy.hpp"
 

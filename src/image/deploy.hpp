@@ -1,6 +1,6 @@
 #pragma once
 // The sysroot of a disk image: the commit deployed with libostree's sysroot API, as `ostree admin
-// init-fs`, `os-init` and `deploy` would, but inside a user namespace (DESIGN.md §5: deploying
+// init-fs`, `os-init` and `deploy` would, but inside a user namespace (docs/design.md §5: deploying
 // FIFREEZEs the filesystem holding the sysroot, which for a directory is the build host's root).
 
 #include <filesystem>

@@ -83,7 +83,7 @@ std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vect
         command.insert(command.end(), {"--dev", "/dev"});
         add_proc(command, "/proc");
         command.insert(command.end(), {"--tmpfs", "/tmp", "--bind", root.string(), mount,
-                                       // what rpm's chroot needs inside the rootfs (DESIGN.md §5)
+                                       // what rpm's chroot needs inside the rootfs (docs/design.md §5)
                                        "--dev", mount + "/dev"});
         add_proc(command, mount + "/proc");
         command.insert(command.end(), {"--tmpfs", mount + "/tmp"});

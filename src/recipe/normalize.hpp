@@ -15,11 +15,11 @@ namespace imgbuild::recipe {
 // (the working directory for --set values), so a profile's paths mean the same wherever it is included.
 void normalize(Node& node, const nlohmann::json& schema);
 
-// The paths of `json` (x-path values) relative to `base`, for digests that do not depend on where a
-// checkout lives.
 // Every x-path value of the tree that names a local file or directory (absolute by now), in document order.
 void path_values(const nlohmann::json& json, const nlohmann::json& schema, std::vector<std::filesystem::path>& out);
 
+// The paths of `json` (x-path values) relative to `base`, for digests that do not depend on where a
+// checkout lives.
 nlohmann::json relative_paths(const nlohmann::json& json, const nlohmann::json& schema,
                               const std::filesystem::path& base);
 

@@ -1,3 +1,7 @@
+// The guest side of `imgbuild test` as pure text: the shell program each boot runs (built from what the
+// manifest says the image must be), and the parsing of its "KEY VALUE" report, of systemd-analyze and
+// of ostree's status into checks. No I/O here, so every check is unit-tested without booting.
+
 #include "guest.hpp"
 
 #include <algorithm>

@@ -1,3 +1,7 @@
+// One QEMU process driven through its serial console: the command line (fixed PCI slots, TCG unless KVM
+// was asked for, no network), the console read without blocking and kept as a tail, keys typed one at
+// a time and echoed before the next (GRUB drops keys sent faster), and the checks' channel file.
+
 #include "machine.hpp"
 
 #include <fcntl.h>

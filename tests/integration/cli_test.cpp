@@ -1,4 +1,4 @@
-// The command line contract (DESIGN.md §2, docs/cli.md): help, version, exit codes, output streams,
+// The command line contract (docs/design.md §2, docs/cli.md): help, version, exit codes, output streams,
 // log formats. Runs the real binary.
 
 #include <sys/stat.h>

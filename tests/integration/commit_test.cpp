@@ -121,7 +121,7 @@ TEST_F(CommitTest, CommitsTheRootInOstreeLayoutWithTheTuning) {
     EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
     EXPECT_EQ(ostree({"rev-parse", ref}).out, checksum + "\n");
 
-    // The layout rules of DESIGN.md §5.
+    // The layout rules of docs/design.md §5.
     EXPECT_TRUE(ls("/etc").empty()) << "/etc is deployed from /usr/etc";
     EXPECT_TRUE(ls("/usr/etc").starts_with("d00755 0 0 0 /usr/etc"));
     EXPECT_TRUE(ls("/tmp").starts_with("d01777 0 0 0 /tmp")) << ls("/tmp");

@@ -13,7 +13,7 @@
 
 namespace imgbuild {
 
-// Process exit codes of the command line contract (DESIGN.md §2).
+// Process exit codes of the command line contract (docs/design.md §2).
 enum class ExitCode : int { ok = 0, failed = 1, usage = 2 };
 
 class Error : public std::exception {

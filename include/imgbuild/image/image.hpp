@@ -28,7 +28,7 @@ struct ImageOptions {
     std::vector<std::string> formats;            // empty: the recipe's image.formats (default qcow2)
     std::vector<std::string> boot;               // empty: the recipe's image.boot (default both)
     std::filesystem::path cache_dir;             // work directories; a build repository holding the commit
-    std::filesystem::path build_repo;            // optional: a bare-user repository that may hold the commit (faster)
+    std::filesystem::path build_repo;            // optional: the bare build repository, may hold the commit (faster)
     std::map<std::string, double> stage_seconds; // earlier stages' timings, for the manifest
     unsigned jobs = 0; // threads compressing the qcow2, at most one per core (0: one per core)
 };

@@ -1,4 +1,4 @@
-// The table of imgbuild's commands. A command appears here when its stage is real.
+// The table of imgbuild's commands, in the order --help lists them; a command with no summary is hidden.
 
 #include "../command.hpp"
 
