@@ -24,4 +24,11 @@ bool starts_with_any(std::string_view text, std::span<const std::string_view> pr
 // One word in single quotes, as sh and GRUB's script read it: it's → 'it'\''s'.
 std::string single_quoted(std::string_view text);
 
+// ASCII case folding, independent of the locale: what file formats' case-insensitive names need.
+std::string lower(std::string_view text);
+bool iequals(std::string_view a, std::string_view b);
+
+// `text` without its leading and trailing blanks (space, tab, CR, LF).
+std::string_view trim(std::string_view text);
+
 } // namespace imgbuild

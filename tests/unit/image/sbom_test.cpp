@@ -2,6 +2,7 @@
 // directory linked to another package's) checked field by field; the helpers it is made of one by one;
 // and, where rpmbuild and root are available, an rpm database made by the real rpm.
 
+#include "image/spdx_license.hpp"
 #include "imgbuild/image/sbom.hpp"
 
 #include <unistd.h>
