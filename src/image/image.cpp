@@ -1,6 +1,6 @@
 // The image stage: deploy the commit into a sysroot (user namespace), add GRUB, lay out the hybrid GPT
 // disk in a file, then qcow2, manifest.json and the SPDX SBOM. Everything is written under a temporary
-// name and renamed when whole.
+// name and renamed when whole. make_image is the list of steps; each step is a function below.
 
 #include "imgbuild/image/image.hpp"
 
@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <future>
@@ -28,13 +27,14 @@
 #include "disk.hpp"
 #include "grub.hpp"
 #include "imgbuild/commit/commit.hpp"
+#include "imgbuild/commit/metadata.hpp"
 #include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/process.hpp"
-#include "imgbuild/core/size.hpp"
 #include "imgbuild/core/timer.hpp"
 #include "imgbuild/image/sbom.hpp"
+#include "imgbuild/image/settings.hpp"
 #include "imgbuild/resolve/lock.hpp"
 #include "qcow2.hpp"
 
@@ -43,30 +43,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-constexpr std::uint64_t default_size = 4ull << 30;
-
-// Times the stages of the image for the manifest.
-class Stages {
-public:
-    template <class Step>
-    auto run(const std::string& name, Step&& step) {
-        ScopedTimer timer("image: " + name);
-        auto start = Clock::now();
-        struct Record {
-            Stages& stages;
-            std::string name;
-            Clock::time_point start;
-            ~Record() { stages.m_seconds[name] = std::chrono::duration<double>(Clock::now() - start).count(); }
-        } record{*this, name, start};
-        return step();
-    }
-    const std::map<std::string, double>& seconds() const { return m_seconds; }
-
-private:
-    std::map<std::string, double> m_seconds;
-};
 
 bool has_commit(const fs::path& repo, const std::string& checksum) {
     if (repo.empty() || !fs::exists(repo / "config")) return false;
@@ -78,13 +54,14 @@ bool has_commit(const fs::path& repo, const std::string& checksum) {
     }
 }
 
-std::vector<std::string> strings_of(const json& value, std::vector<std::string> fallback) {
-    if (!value.is_array() || value.empty()) return fallback;
-    return value.get<std::vector<std::string>>();
-}
-
 bool contains(const std::vector<std::string>& items, const std::string& item) {
     return std::find(items.begin(), items.end(), item) != items.end();
+}
+
+// The commit's metadata entry `key`, or `fallback`.
+std::string metadata_or(const commit::CommitInfo& info, std::string_view key, std::string fallback) {
+    auto it = info.metadata.find(std::string(key));
+    return it == info.metadata.end() ? fallback : it->second;
 }
 
 std::uint64_t tree_bytes(const fs::path& dir) {
@@ -181,65 +158,33 @@ void copy_sparse(const fs::path& from, int out, const fs::path& out_name, std::u
     }
     if (::ftruncate(out, static_cast<off_t>(size)) != 0) fail("size");
 }
-} // namespace
+// What an image run makes, decided before anything is written: the commit, its settings, the disk's
+// shape and identifiers.
+struct Plan {
+    commit::CommitInfo info;
+    ImageSettings settings;
+    std::string name;
+    std::vector<std::string> formats, boot;
+    std::uint64_t size = 0;
+    std::string seed; // the disk's identifiers derive from it
+    DiskLayout layout;
+    RootFs root;
+    std::vector<std::string> kernel_args;
+    std::string stem; // the artifacts' file name without extension
+};
 
-ImageResult make_image(const ImageOptions& options) {
-    auto started = Clock::now();
-    Stages stages;
-    // A commit named by its checksum may be on its way into the repository still (build publishes it
-    // while it images); a ref is the repository's.
+// The commit to image. A commit named by its checksum may be on its way into the repository still
+// (build publishes it while it images); a ref is the repository's.
+commit::CommitInfo read_source(const ImageOptions& options) {
     bool checksum = options.ref.size() == 64 && options.ref.find_first_not_of("0123456789abcdef") == std::string::npos;
-    auto info = commit::read_commit(
+    return commit::read_commit(
         checksum && has_commit(options.build_repo, options.ref) ? options.build_repo : options.repo, options.ref);
-    ImageResult result;
-    result.commit = info.checksum;
-    result.version = info.version;
+}
 
-    // What the recipe said about its images travels in the commit (imgbuild.image), so the image stage
-    // needs only the repository and the ref.
-    json config = json::object();
-    if (auto it = info.metadata.find("imgbuild.image"); it != info.metadata.end())
-        config = json::parse(it->second, nullptr, false);
-    if (!config.is_object()) config = json::object();
-    const json image = config.value("image", json::object());
-    std::string name = config.value("name", info.metadata.count("imgbuild.recipe") ? info.metadata["imgbuild.recipe"]
-                                                                                   : std::string("image"));
-    if (name.empty()) name = "image";
-    auto formats = options.formats.empty() ? strings_of(image.value("formats", json()), {"qcow2"}) : options.formats;
-    auto boot = options.boot.empty() ? strings_of(image.value("boot", json()), {"bios", "uefi"}) : options.boot;
-    auto platforms = strings_of(image.value("platform", json()), {"qemu"});
-    for (const auto& format : formats)
-        if (format != "raw" && format != "qcow2") throw UsageError("unknown image format '{}' (raw, qcow2)", format);
-    for (const auto& firmware : boot)
-        if (firmware != "bios" && firmware != "uefi")
-            throw UsageError("unknown boot firmware '{}' (bios, uefi)", firmware);
-    if (image.value("root-fs", "ext4") != "ext4")
-        throw ImageError("Failed to make the image: root-fs {} is not supported (Debian 12's mkfs.xfs cannot fill a "
-                         "filesystem from a directory without mounting it); use ext4",
-                         image.value("root-fs", ""));
-    std::uint64_t size = default_size;
-    if (image.contains("size")) {
-        const auto& value = image.at("size");
-        if (value.is_number_unsigned())
-            size = value.get<std::uint64_t>();
-        else if (auto parsed = parse_size(value.get<std::string>()))
-            size = *parsed;
-    }
-    std::string compress = image.value("compress", "none");
-    auto kernel_version = info.metadata.count("ostree.linux") ? info.metadata["ostree.linux"] : "";
-    std::int64_t epoch = info.timestamp;
-
-    // Every identifier from the commit and the disk's shape: the same commit, the same bytes. The root
-    // filesystem's UUID and hash seed are the image's (its name and size), the same from build to
-    // build: every inode and directory block carries a checksum seeded by the UUID, so consecutive
-    // builds' filesystems then differ only where their trees do, and their qcow2s share clusters.
-    std::string seed = fmt::format("{}\n{}\n{}", info.checksum, name, size);
-    auto layout = plan_disk(size, seed);
-    std::string image_seed = fmt::format("{}\n{}", name, size);
-    RootFs root{{}, derived_uuid(image_seed, "root-fs"), derived_uuid(image_seed, "root-fs-hash"), epoch};
-
-    std::vector<std::string> kargs = {"root=UUID=" + root.uuid, "rw"};
-    for (const auto& arg : strings_of(config.value("kernel-args", json()), {})) {
+// root= and rw, the recipe's arguments, and the serial console a cloud platform reads.
+std::vector<std::string> kernel_arguments(const Plan& plan, const std::string& ref) {
+    std::vector<std::string> kargs = {"root=UUID=" + plan.root.uuid, "rw"};
+    for (const auto& arg : plan.settings.kernel_args.value_or(std::vector<std::string>{})) {
         // The commit's settings come from a recipe the recipe stage checked, but a commit made by an older
         // imgbuild (or by hand) may carry anything: what the disk's boot depends on is imgbuild's alone.
         bool one_word = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) {
@@ -248,226 +193,313 @@ ImageResult make_image(const ImageOptions& options) {
         if (arg.starts_with("root=") || arg.starts_with("ostree=") || !one_word)
             throw ImageError("Failed to image '{}': its kernel argument '{}' is {}; build the commit again from a "
                              "recipe without it",
-                             options.ref, arg, one_word ? "imgbuild's to set" : "not one word of printable characters");
+                             ref, arg, one_word ? "imgbuild's to set" : "not one word of printable characters");
         kargs.push_back(arg);
     }
+    auto platforms = plan.settings.platforms_or_default();
     bool cloud = contains(platforms, "ecs") || contains(platforms, "cvm");
     if (cloud && !contains(kargs, "console=ttyS0,115200n8")) kargs.push_back("console=ttyS0,115200n8");
+    return kargs;
+}
 
-    fs::create_directories(options.outdir);
-    fs::path work = options.cache_dir / "work" / fmt::format("image-{}", ::getpid());
-    RemoveOnExit remove_work{work};
-    fs::remove_all(work);
-    fs::create_directories(work);
-    root.tree = work / "sysroot";
-    fs::create_directories(root.tree);
+// What the recipe said about its images travels in the commit (commit::key::image), so the image stage
+// needs only the repository and the ref.
+Plan plan_image(const ImageOptions& options) {
+    Plan plan;
+    plan.info = read_source(options);
+    plan.settings = settings_of(plan.info);
+    plan.name = plan.settings.name.empty() ? metadata_or(plan.info, commit::key::recipe, "image") : plan.settings.name;
+    if (plan.name.empty()) plan.name = "image";
+    plan.formats = options.formats.empty() ? plan.settings.formats_or_default() : options.formats;
+    plan.boot = options.boot.empty() ? plan.settings.boot_or_default() : options.boot;
+    check_formats(plan.formats);
+    check_boot(plan.boot);
+    plan.size = plan.settings.size_or_default();
 
-    // 1. The sysroot: the commit deployed as a node would have it, with the recipe's remote as origin.
+    // Every identifier from the commit and the disk's shape: the same commit, the same bytes. The root
+    // filesystem's UUID and hash seed are the image's (its name and size), the same from build to
+    // build: every inode and directory block carries a checksum seeded by the UUID, so consecutive
+    // builds' filesystems then differ only where their trees do, and their qcow2s share clusters.
+    plan.seed = fmt::format("{}\n{}\n{}", plan.info.checksum, plan.name, plan.size);
+    plan.layout = plan_disk(plan.size, plan.seed);
+    std::string image_seed = fmt::format("{}\n{}", plan.name, plan.size);
+    plan.root =
+        RootFs{{}, derived_uuid(image_seed, "root-fs"), derived_uuid(image_seed, "root-fs-hash"), plan.info.timestamp};
+    plan.kernel_args = kernel_arguments(plan, options.ref);
+    plan.stem = plan.name + "-" + (plan.info.version.empty() ? plan.info.checksum.substr(0, 12) : plan.info.version);
+    return plan;
+}
+
+// The sysroot: the commit deployed as a node would have it, with the recipe's remote as origin; then
+// GRUB (the menu, the modules, the core images).
+struct Sysroot {
     DeploySpec spec;
-    spec.sysroot = root.tree;
-    spec.source_repo = has_commit(options.build_repo, info.checksum) ? options.build_repo : options.repo;
-    spec.checksum = info.checksum;
-    spec.ref = info.metadata.count("imgbuild.ref") ? info.metadata["imgbuild.ref"] : options.ref;
-    spec.osname = name;
-    spec.kernel_args = kargs;
-    if (config.contains("remote") && config["remote"].is_object()) {
-        const auto& remote = config["remote"];
-        spec.remote = Remote{remote.value("name", "origin"), remote.value("url", ""), remote.value("ed25519-key", "")};
-    }
+    fs::path deployment; // the deployed tree
+    CoreImages core;
+};
+
+Sysroot deploy_sysroot(Plan& plan, const ImageOptions& options, const fs::path& work, StageTimes& times) {
+    plan.root.tree = work / "sysroot";
+    fs::create_directories(plan.root.tree);
+    Sysroot sysroot;
+    DeploySpec& spec = sysroot.spec;
+    spec.sysroot = plan.root.tree;
+    spec.source_repo = has_commit(options.build_repo, plan.info.checksum) ? options.build_repo : options.repo;
+    spec.checksum = plan.info.checksum;
+    spec.ref = metadata_or(plan.info, commit::key::ref, options.ref);
+    spec.osname = plan.name;
+    spec.kernel_args = plan.kernel_args;
+    if (const auto& remote = plan.settings.remote)
+        spec.remote = Remote{remote->name, remote->url, remote->ed25519_key.value_or("")};
     // GRUB's core images need only the root's UUID: made while the commit deploys.
-    auto core_images = std::async(std::launch::async, [&] { return make_core_images(work, root.uuid); });
-    stages.run("deploy", [&] { deploy(spec); });
-    fs::path deployment = root.tree / "ostree/deploy" / name / "deploy" / (info.checksum + ".0");
+    auto core_images = std::async(std::launch::async, [&] { return make_core_images(work, plan.root.uuid); });
+    times.run("image.deploy", [&] { deploy(spec); });
+    sysroot.deployment = plan.root.tree / "ostree/deploy" / plan.name / "deploy" / (plan.info.checksum + ".0");
     if (!spec.remote) log::warn("the recipe has no ostree.remote: nodes of this image have nowhere to upgrade from");
 
-    // 2. GRUB: the menu, the modules, the core images.
-    GrubSettings grub{root.uuid, true, 1};
-    CoreImages core = stages.run("grub", [&] {
-        install_grub_files(root.tree, grub);
+    GrubSettings grub{plan.root.uuid, true, 1};
+    sysroot.core = times.run("image.grub", [&] {
+        install_grub_files(plan.root.tree, grub);
         return core_images.get();
     });
+    return sysroot;
+}
 
-    // 3. The raw disk: partitions, ESP, root filesystem, BIOS boot code. It is made in memory (tmpfs)
-    // when it fits: mke2fs writes it in 4 KiB pieces, which costs a disk-backed filesystem twice the
-    // time. The raw artifact is then a sparse copy of it.
-    std::string stem = name + "-" + (info.version.empty() ? info.checksum.substr(0, 12) : info.version);
-    bool want_raw = contains(formats, "raw");
-    fs::path raw = options.outdir / (stem + ".raw");
-    std::optional<AtomicFile> raw_file;
-    if (want_raw) raw_file.emplace(raw);
-    fs::path scratch = scratch_disk(layout.size);
+// The files an image run publishes, renamed into place only when everything is whole.
+struct Outputs {
+    std::optional<AtomicFile> raw;
+    std::optional<AtomicFile> qcow2;
+    std::optional<ClusterCache> clusters; // a compressed qcow2's, for the next build
+    Qcow2Result written;
+};
+
+// Where the raw disk is made: in memory (tmpfs) when it fits, since mke2fs writes it in 4 KiB pieces,
+// which costs a disk-backed filesystem twice the time; the raw artifact is then a sparse copy of it.
+// Empty: in the raw artifact itself.
+fs::path choose_scratch(const Plan& plan, const ImageOptions& options, const fs::path& work, Outputs& out) {
+    bool want_raw = contains(plan.formats, "raw");
+    if (want_raw) out.raw.emplace(options.outdir / (plan.stem + ".raw"));
+    fs::path scratch = scratch_disk(plan.layout.size);
     if (scratch.empty() && !want_raw) scratch = work / "disk.raw";
-    RemoveOnExit remove_scratch{scratch};
-    fs::path disk = scratch.empty() ? raw_file->temp_path() : scratch;
+    return scratch;
+}
+
+// The raw disk: partitions, ESP, root filesystem, BIOS boot code. Returns its path.
+fs::path make_disk(const Plan& plan, const CoreImages& core, const fs::path& scratch, Outputs& out, StageTimes& times) {
+    fs::path disk = scratch.empty() ? out.raw->temp_path() : scratch;
     if (!scratch.empty()) {
         int fd = ::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) throw ImageError("Failed to create '{}': {}", scratch.string(), std::strerror(errno));
         ::close(fd);
     }
     log::debug("image: the disk is made in {}", disk.string());
-    stages.run("disk", [&] {
-        if (::truncate(disk.c_str(), static_cast<off_t>(layout.size)) != 0)
+    times.run("image.disk", [&] {
+        if (::truncate(disk.c_str(), static_cast<off_t>(plan.layout.size)) != 0)
             throw ImageError("Failed to size '{}': {}", disk.string(), std::strerror(errno));
-        write_partition_table(disk, layout);
-        if (contains(boot, "uefi")) make_esp(disk, layout, core.efi, seed, epoch);
-        make_root(disk, layout, root);
-        if (contains(boot, "bios")) install_bios_boot(disk, layout, core.boot_img, core.bios);
+        write_partition_table(disk, plan.layout);
+        if (contains(plan.boot, "uefi")) make_esp(disk, plan.layout, core.efi, plan.seed, plan.root.epoch);
+        make_root(disk, plan.layout, plan.root);
+        if (contains(plan.boot, "bios")) install_bios_boot(disk, plan.layout, core.boot_img, core.bios);
     });
+    return disk;
+}
 
-    // 4. What needs the sysroot (the rootfs size, the SBOM), then the sysroot goes while the images
-    // are written.
-    std::uint64_t rootfs_size = tree_bytes(deployment);
+// What needs the sysroot: the root filesystem's size and the SBOM (when the commit carries its lock).
+struct Description {
+    std::uint64_t rootfs_size = 0;
     std::optional<resolve::Lock> lock;
-    if (auto it = info.metadata.find("imgbuild.lock"); it != info.metadata.end())
-        lock = resolve::lock_from_json(json::parse(it->second), "the commit's imgbuild.lock");
     std::string sbom_text;
-    if (lock)
-        sbom_text = stages.run("sbom", [&] {
-            return sbom(SbomInput{*lock, deployment, name, info.version, info.checksum, epoch,
-                                  info.metadata.count("imgbuild.tool") ? info.metadata["imgbuild.tool"]
-                                                                       : std::string("imgbuild")})
-                       .dump(2) +
-                   "\n";
-        });
-    auto removed = std::async(std::launch::async, [tree = root.tree] {
-        std::error_code ec;
-        fs::remove_all(tree, ec);
-    });
+};
 
-    // 5. The raw artifact (copied out of memory) and its checksum, while the qcow2 is written. Each
-    // artifact is flushed to the disk as soon as it is written, alongside the rest (its rename waits
-    // for that).
+Description describe(const Plan& plan, const fs::path& deployment, StageTimes& times) {
+    Description description;
+    description.rootfs_size = tree_bytes(deployment);
+    if (auto it = plan.info.metadata.find(std::string(commit::key::lock)); it != plan.info.metadata.end())
+        description.lock =
+            resolve::lock_from_json(json::parse(it->second), fmt::format("the commit's {}", commit::key::lock));
+    if (!description.lock) return description;
+    description.sbom_text = times.run("image.sbom", [&] {
+        return sbom(SbomInput{*description.lock, deployment, plan.name, plan.info.version, plan.info.checksum,
+                              plan.root.epoch, metadata_or(plan.info, commit::key::tool, "imgbuild")})
+                   .dump(2) +
+               "\n";
+    });
+    return description;
+}
+
+// qcow2 (compat 1.1). Compressed, imgbuild writes it (qcow2.hpp): on every core, and reusing the
+// clusters the recipe's last image had; uncompressed, qemu-img.
+void write_qcow2(const Plan& plan, const ImageOptions& options, const fs::path& disk, Outputs& out,
+                 ImageResult& result) {
+    std::string compress = plan.settings.compress_or_default();
+    if (compress == "none") {
+        run_tool({"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", "compat=1.1", disk.string(),
+                  out.qcow2->temp_path().string()},
+                 "convert the disk to qcow2");
+        return;
+    }
+    out.clusters.emplace(
+        options.cache_dir / "image",
+        sha256_hex(fmt::format("{}\n{}\n{}\n{}", plan.name, compress, compressor_identity(compress), plan.layout.size))
+            .substr(0, 32));
+    auto source = out.clusters->open();
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    Qcow2Options qcow2_options{compress, options.jobs ? std::min(options.jobs, cores) : cores, source.get()};
+    out.written = write_compressed_qcow2(disk, out.qcow2->fd(), out.qcow2->temp_path(), qcow2_options);
+    log::debug("image: qcow2: {} clusters with data: {} compressed, {} from the last image, {} stored",
+               out.written.clusters, out.written.compressed, out.written.reused, out.written.stored);
+    result.qcow2_clusters = out.written.clusters;
+    result.qcow2_reused = out.written.reused;
+}
+
+// The artifacts: the raw one (copied out of memory) and its checksum while the qcow2 is written. Each
+// is flushed to the disk as soon as it is written, alongside the rest (its rename waits for that).
+void write_artifacts(const Plan& plan, const ImageOptions& options, const fs::path& disk, const fs::path& scratch,
+                     Outputs& out, ImageResult& result, StageTimes& times) {
     auto flush = [](int fd) { ::fdatasync(fd); };
     std::future<Checksum> raw_sum;
     std::future<void> raw_copied;
-    if (want_raw) {
+    if (out.raw) {
         raw_sum = std::async(std::launch::async, [disk] { return checksum_file(disk, DigestType::sha256); });
         raw_copied = std::async(std::launch::async, [&] {
             if (!scratch.empty()) {
                 ScopedTimer timer("image: copy the raw disk out of memory");
-                copy_sparse(scratch, raw_file->fd(), raw_file->temp_path(), layout.size);
+                copy_sparse(scratch, out.raw->fd(), out.raw->temp_path(), plan.layout.size);
             }
-            flush(raw_file->fd());
+            flush(out.raw->fd());
         });
     }
-
-    // 6. qcow2 (compat 1.1). Compressed, imgbuild writes it (qcow2.hpp): on every core, and reusing
-    // the clusters the recipe's last image had; uncompressed, qemu-img.
-    std::optional<AtomicFile> qcow2_file;
-    std::optional<ClusterCache> clusters;
-    Qcow2Result written;
     std::future<void> qcow2_flushed;
-    if (contains(formats, "qcow2")) {
-        fs::path qcow2 = options.outdir / (stem + ".qcow2");
-        qcow2_file.emplace(qcow2);
-        stages.run("qcow2", [&] {
-            if (compress == "none") {
-                run_tool({"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", "compat=1.1", disk.string(),
-                          qcow2_file->temp_path().string()},
-                         "convert the disk to qcow2");
-                return;
-            }
-            clusters.emplace(
-                options.cache_dir / "image",
-                sha256_hex(fmt::format("{}\n{}\n{}\n{}", name, compress, compressor_identity(compress), layout.size))
-                    .substr(0, 32));
-            auto source = clusters->open();
-            unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-            Qcow2Options qcow2_options{compress, options.jobs ? std::min(options.jobs, cores) : cores, source.get()};
-            written = write_compressed_qcow2(disk, qcow2_file->fd(), qcow2_file->temp_path(), qcow2_options);
-            log::debug("image: qcow2: {} clusters with data: {} compressed, {} from the last image, {} stored",
-                       written.clusters, written.compressed, written.reused, written.stored);
-            result.qcow2_clusters = written.clusters;
-            result.qcow2_reused = written.reused;
-        });
-        qcow2_flushed = std::async(std::launch::async, flush, qcow2_file->fd());
+    if (contains(plan.formats, "qcow2")) {
+        out.qcow2.emplace(options.outdir / (plan.stem + ".qcow2"));
+        times.run("image.qcow2", [&] { write_qcow2(plan, options, disk, out, result); });
+        qcow2_flushed = std::async(std::launch::async, flush, out.qcow2->fd());
     }
-    stages.run("checksums", [&] {
+    times.run("image.checksums", [&] {
         if (raw_copied.valid()) raw_copied.get();
         if (raw_sum.valid())
-            result.artifacts.push_back(
-                Artifact{"raw", raw, layout.size, allocated_bytes(raw_file->temp_path()), raw_sum.get().hex});
-        if (qcow2_file) {
-            const fs::path& path = qcow2_file->temp_path();
-            result.artifacts.push_back(Artifact{"qcow2", qcow2_file->path(), fs::file_size(path), allocated_bytes(path),
+            result.artifacts.push_back(Artifact{"raw", out.raw->path(), plan.layout.size,
+                                                allocated_bytes(out.raw->temp_path()), raw_sum.get().hex});
+        if (out.qcow2) {
+            const fs::path& path = out.qcow2->temp_path();
+            result.artifacts.push_back(Artifact{"qcow2", out.qcow2->path(), fs::file_size(path), allocated_bytes(path),
                                                 checksum_file(path, DigestType::sha256).hex});
         }
     });
-    removed.get();
     if (qcow2_flushed.valid()) qcow2_flushed.get();
+}
 
-    // 7. The SBOM and the manifest.
-    if (lock) {
-        write_file_atomic(options.outdir / "sbom.spdx.json", sbom_text);
-        write_file_atomic(options.outdir / "lock.json", resolve::lock_text(*lock));
+ManifestDisk disk_of(const Plan& plan) {
+    const DiskLayout& layout = plan.layout;
+    return ManifestDisk{layout.size,
+                        layout.label_id,
+                        plan.root.uuid,
+                        {{"bios", layout.bios.uuid, layout.bios.start, layout.bios.sectors},
+                         {"esp", layout.esp.uuid, layout.esp.start, layout.esp.sectors},
+                         {"root", layout.root.uuid, layout.root.start, layout.root.sectors}}};
+}
+
+// manifest.json: the image, the disk, the artifacts, every stage's seconds, the build's digests, and
+// what `imgbuild test` checks inside the booted image (the recipe's sysctl, modules-load, units).
+Manifest manifest_of(const Plan& plan, const Sysroot& sysroot, const Description& description,
+                     const ImageResult& result, std::map<std::string, double> timings) {
+    Manifest manifest;
+    manifest.name = plan.name;
+    manifest.version = plan.info.version;
+    manifest.commit = plan.info.checksum;
+    manifest.ref = sysroot.spec.ref;
+    manifest.kernel = metadata_or(plan.info, "ostree.linux", "");
+    manifest.kernel_args = plan.kernel_args;
+    manifest.boot = plan.boot;
+    manifest.disk = disk_of(plan);
+    manifest.rootfs_size = description.rootfs_size;
+    manifest.artifacts.emplace();
+    for (const auto& artifact : result.artifacts)
+        (*manifest.artifacts)[artifact.format] = {artifact.path.filename().string(), artifact.size, artifact.allocated,
+                                                  artifact.sha256};
+    manifest.timings = std::move(timings);
+    auto digest = [&](std::string_view key) -> std::optional<std::string> {
+        auto it = plan.info.metadata.find(std::string(key));
+        return it == plan.info.metadata.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    manifest.recipe_digest = digest(commit::key::recipe_digest);
+    manifest.lock_digest = digest(commit::key::lock_digest);
+    manifest.inputs_digest = digest(commit::key::inputs_digest);
+    if (description.lock) {
+        manifest.packages = description.lock->packages.size();
+        manifest.sbom = ManifestSbom{"sbom.spdx.json", sha256_hex(description.sbom_text)};
+        manifest.source_date_epoch = description.lock->source_date_epoch;
+    }
+    if (const auto& remote = sysroot.spec.remote) manifest.remote = RemoteSettings{remote->name, remote->url, {}};
+    manifest.checks = plan.settings.checks;
+    return manifest;
+}
+
+// Everything is whole: the SBOM and lock, the images get their names, then the manifest that
+// describes them.
+void publish(const ImageOptions& options, const Description& description, Outputs& out, const Manifest& manifest) {
+    if (description.lock) {
+        write_file_atomic(options.outdir / "sbom.spdx.json", description.sbom_text);
+        write_file_atomic(options.outdir / "lock.json", resolve::lock_text(*description.lock));
     } else {
         log::warn("the commit carries no lock (not built by this imgbuild): no SBOM");
     }
-
-    json artifacts = json::object();
-    for (const auto& artifact : result.artifacts)
-        artifacts[artifact.format] = {{"file", artifact.path.filename().string()},
-                                      {"size", artifact.size},
-                                      {"allocated", artifact.allocated},
-                                      {"sha256", artifact.sha256}};
-    json timings = json::object();
-    for (const auto& [stage, seconds] : options.stage_seconds) timings[stage] = seconds;
-    for (const auto& [stage, seconds] : stages.seconds()) timings["image." + stage] = seconds;
-    timings["image"] = std::chrono::duration<double>(Clock::now() - started).count();
-    json manifest = {
-        {"name", name},
-        {"version", info.version},
-        {"commit", info.checksum},
-        {"ref", spec.ref},
-        {"kernel", kernel_version},
-        {"kernel-args", kargs},
-        {"boot", boot},
-        {"disk",
-         {{"size", layout.size},
-          {"label-id", layout.label_id},
-          {"root-uuid", root.uuid},
-          {"partitions", json::array({{{"name", "bios"},
-                                       {"uuid", layout.bios.uuid},
-                                       {"start", layout.bios.start},
-                                       {"sectors", layout.bios.sectors}},
-                                      {{"name", "esp"},
-                                       {"uuid", layout.esp.uuid},
-                                       {"start", layout.esp.start},
-                                       {"sectors", layout.esp.sectors}},
-                                      {{"name", "root"},
-                                       {"uuid", layout.root.uuid},
-                                       {"start", layout.root.start},
-                                       {"sectors", layout.root.sectors}}})}}},
-        {"rootfs-size", rootfs_size},
-        {"artifacts", artifacts},
-        {"timings", timings},
-    };
-    for (const char* key : {"imgbuild.recipe-digest", "imgbuild.lock-digest", "imgbuild.inputs-digest"})
-        if (info.metadata.count(key)) manifest[std::string(key).substr(9)] = info.metadata[key];
-    if (lock) {
-        manifest["packages"] = lock->packages.size();
-        manifest["sbom"] = {{"file", "sbom.spdx.json"}, {"sha256", sha256_hex(sbom_text)}};
-        manifest["source-date-epoch"] = lock->source_date_epoch;
-    }
-    if (spec.remote) manifest["remote"] = {{"name", spec.remote->name}, {"url", spec.remote->url}};
-    // What `imgbuild test` checks inside the booted image (the recipe's sysctl, modules-load, units).
-    if (config.contains("checks")) manifest["checks"] = config["checks"];
-
-    // Everything is whole: the images get their names, then the manifest that describes them.
-    if (raw_file) raw_file->commit();
-    if (qcow2_file) qcow2_file->commit();
+    if (out.raw) out.raw->commit();
+    if (out.qcow2) out.qcow2->commit();
     // The next build of this image reuses the qcow2's clusters.
-    if (clusters) {
+    if (out.clusters) {
         try {
-            clusters->remember(qcow2_file->path(), written.index);
+            out.clusters->remember(out.qcow2->path(), out.written.index);
         } catch (const std::exception& e) {
             log::warn("could not keep the qcow2's clusters in the cache: {}", e.what());
         }
     }
-    write_file_atomic(options.outdir / "manifest.json", manifest.dump(2) + "\n");
-    result.manifest = std::move(manifest);
-    log::info("imaged {} {} ({}) in {:.1f} s: {}", name, info.version, info.checksum.substr(0, 12),
-              std::chrono::duration<double>(Clock::now() - started).count(), options.outdir.string());
+    write_file_atomic(options.outdir / "manifest.json", json(manifest).dump(2) + "\n");
+}
+
+} // namespace
+
+ImageResult make_image(const ImageOptions& options) {
+    ScopedTimer whole("image");
+    StageTimes times;
+    // 1. The commit and its settings: what to make, every identifier decided.
+    Plan plan = plan_image(options);
+    ImageResult result;
+    result.commit = plan.info.checksum;
+    result.version = plan.info.version;
+
+    fs::create_directories(options.outdir);
+    fs::path work = options.cache_dir / "work" / fmt::format("image-{}", ::getpid());
+    RemoveOnExit remove_work{work};
+    fs::remove_all(work);
+    fs::create_directories(work);
+
+    // 2. The sysroot, and GRUB.
+    Sysroot sysroot = deploy_sysroot(plan, options, work, times);
+    // 3. The raw disk.
+    Outputs out;
+    fs::path scratch = choose_scratch(plan, options, work, out);
+    RemoveOnExit remove_scratch{scratch};
+    fs::path disk = make_disk(plan, sysroot.core, scratch, out, times);
+    // 4. What needs the sysroot (the rootfs size, the SBOM); then the sysroot goes while the images are
+    // written.
+    Description description = describe(plan, sysroot.deployment, times);
+    auto removed = std::async(std::launch::async, [tree = plan.root.tree] {
+        std::error_code ec;
+        fs::remove_all(tree, ec);
+    });
+    // 5. The artifacts: raw, qcow2, their checksums.
+    write_artifacts(plan, options, disk, scratch, out, result, times);
+    removed.get();
+
+    // 6. The manifest, then everything is published.
+    std::map<std::string, double> timings = options.stage_seconds;
+    for (const auto& [stage, seconds] : times.seconds()) timings[stage] = seconds;
+    timings["image"] = whole.seconds();
+    result.manifest = manifest_of(plan, sysroot, description, result, std::move(timings));
+    publish(options, description, out, result.manifest);
+    log::info("imaged {} {} ({}) in {:.1f} s: {}", plan.name, plan.info.version, plan.info.checksum.substr(0, 12),
+              whole.seconds(), options.outdir.string());
     return result;
 }
 

@@ -23,14 +23,6 @@ std::string words(const std::vector<std::string>& items) {
     return result;
 }
 
-std::vector<std::string> strings(const json& value) {
-    std::vector<std::string> result;
-    if (value.is_array())
-        for (const auto& item : value)
-            if (item.is_string()) result.push_back(item.get<std::string>());
-    return result;
-}
-
 // Sysctl values compare as the kernel prints them: words separated by one space.
 std::string collapse(const std::string& text) {
     std::istringstream in(text);
@@ -130,25 +122,28 @@ const char* phase_name(Phase phase) {
     return "boot";
 }
 
-Expectations expectations_from_manifest(const json& manifest) {
+Expectations expectations_from_manifest(const image::Manifest& manifest) {
     Expectations expect;
-    expect.commit = manifest.value("commit", "");
-    expect.kernel = manifest.value("kernel", "");
-    expect.osname = manifest.value("name", "");
-    expect.ref = manifest.value("ref", "");
-    if (manifest.contains("remote") && manifest["remote"].is_object()) {
-        expect.remote = manifest["remote"].value("name", "origin");
-        expect.remote_url = manifest["remote"].value("url", "");
+    expect.commit = manifest.commit;
+    expect.kernel = manifest.kernel;
+    expect.osname = manifest.name;
+    expect.ref = manifest.ref;
+    if (manifest.remote) {
+        expect.remote = manifest.remote->name;
+        expect.remote_url = manifest.remote->url;
     }
-    const json checks = manifest.value("checks", json::object());
-    const json sysctl = checks.value("sysctl", json::object());
-    for (const auto& [key, value] : sysctl.items())
-        expect.sysctl[key] = value.is_string() ? value.get<std::string>() : value.dump();
-    expect.modules = strings(checks.value("modules-load", json()));
-    const json units = checks.value("units", json::object());
-    expect.enabled_units = strings(units.value("enable", json()));
-    expect.masked_units = strings(units.value("mask", json()));
+    if (const auto& checks = manifest.checks) {
+        for (const auto& [key, value] : checks->sysctl)
+            expect.sysctl[key] = value.is_string() ? value.get<std::string>() : value.dump();
+        expect.modules = checks->modules_load;
+        expect.enabled_units = checks->units_enable;
+        expect.masked_units = checks->units_mask;
+    }
     return expect;
+}
+
+Expectations expectations_from_manifest(const json& manifest) {
+    return expectations_from_manifest(manifest.get<image::Manifest>());
 }
 
 std::string guest_program(const Expectations& expect) {

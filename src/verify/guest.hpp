@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "imgbuild/image/manifest.hpp"
+
 namespace imgbuild::verify {
 
 // What a boot does after its checks.
@@ -46,7 +48,9 @@ struct Expectations {
     std::string marker; // written into /etc before the upgrade, expected after it
 };
 
-// Reads manifest.json's "checks" (absent in manifests older than `imgbuild test`: no recipe checks).
+// What manifest.json promises of the booted image: its commit, kernel, name, ref, remote, and "checks"
+// (absent in manifests older than `imgbuild test`: no recipe checks).
+Expectations expectations_from_manifest(const image::Manifest& manifest);
 Expectations expectations_from_manifest(const nlohmann::json& manifest);
 
 // The check program (a POSIX shell script, padded by the caller to whole sectors).

@@ -18,9 +18,12 @@
 #include "accel.hpp"
 #include "guest.hpp"
 #include "imgbuild/commit/commit.hpp"
+#include "imgbuild/commit/metadata.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/process.hpp"
+#include "imgbuild/image/manifest.hpp"
+#include "imgbuild/image/settings.hpp"
 #include "machine.hpp"
 
 namespace imgbuild::verify {
@@ -38,7 +41,7 @@ struct Target {
     fs::path image;
     std::string format; // qcow2, raw
     fs::path build_dir;
-    json manifest;
+    image::Manifest manifest;
     fs::path repo; // may be empty
 };
 
@@ -63,22 +66,23 @@ Target locate(const TestOptions& options) {
                              "(the checks come from the manifest)",
                              path.string());
     }
-    target.manifest = json::parse(read_file(target.build_dir / "manifest.json"), nullptr, false);
-    if (!target.manifest.is_object() || !target.manifest.contains("commit"))
+    json manifest = json::parse(read_file(target.build_dir / "manifest.json"), nullptr, false);
+    if (!manifest.is_object() || !manifest.contains("commit"))
         throw UsageError("'{}' is not an imgbuild manifest", (target.build_dir / "manifest.json").string());
-    const json artifacts = target.manifest.value("artifacts", json::object());
+    target.manifest = manifest.get<image::Manifest>();
+    const auto artifacts = target.manifest.artifacts.value_or(std::map<std::string, image::ManifestArtifact>{});
     if (target.image.empty()) {
         for (const char* format : {"qcow2", "raw"})
-            if (artifacts.contains(format)) {
-                target.image = target.build_dir / artifacts[format].value("file", "");
+            if (auto it = artifacts.find(format); it != artifacts.end()) {
+                target.image = target.build_dir / it->second.file;
                 break;
             }
         if (target.image.empty())
             throw UsageError("'{}' lists no disk image", (target.build_dir / "manifest.json").string());
     }
     target.format = "raw";
-    for (const auto& [format, artifact] : artifacts.items())
-        if (artifact.value("file", "") == target.image.filename().string()) target.format = format;
+    for (const auto& [format, artifact] : artifacts)
+        if (artifact.file == target.image.filename().string()) target.format = format;
     if (target.image.extension() == ".qcow2") target.format = "qcow2";
     if (!fs::exists(target.image)) throw UsageError("the image '{}' does not exist", target.image.string());
     target.image = fs::absolute(target.image);
@@ -92,19 +96,21 @@ Target locate(const TestOptions& options) {
 }
 
 // The commit's promises, as the manifest carries them for an image: from the commit's own metadata.
-json manifest_of_commit(const fs::path& repo, const std::string& ref) {
+image::Manifest manifest_of_commit(const fs::path& repo, const std::string& ref) {
     auto info = commit::read_commit(repo, ref);
-    json settings = json::object();
-    if (auto it = info.metadata.find("imgbuild.image"); it != info.metadata.end())
-        settings = json::parse(it->second, nullptr, false);
-    if (!settings.is_object()) settings = json::object();
-    json manifest = {{"commit", info.checksum},
-                     {"version", info.version},
-                     {"kernel", info.metadata.count("ostree.linux") ? info.metadata["ostree.linux"] : ""},
-                     {"name", settings.value("name", "")},
-                     {"ref", info.metadata.count("imgbuild.ref") ? info.metadata["imgbuild.ref"] : ref},
-                     {"checks", settings.value("checks", json::object())}};
-    if (settings.contains("remote")) manifest["remote"] = settings["remote"];
+    auto settings = image::settings_of(info);
+    image::Manifest manifest;
+    manifest.commit = info.checksum;
+    manifest.version = info.version;
+    auto metadata = [&](std::string_view key, const std::string& fallback) {
+        auto it = info.metadata.find(std::string(key));
+        return it == info.metadata.end() ? fallback : it->second;
+    };
+    manifest.kernel = metadata("ostree.linux", "");
+    manifest.name = settings.name;
+    manifest.ref = metadata(commit::key::ref, ref);
+    manifest.checks = settings.checks.value_or(image::CheckSettings{});
+    manifest.remote = settings.remote;
     return manifest;
 }
 
@@ -112,8 +118,8 @@ json manifest_of_commit(const fs::path& repo, const std::string& ref) {
 std::string resolve_upgrade(const Target& target, const std::string& name) {
     fs::path build = target.build_dir.parent_path() / name / "manifest.json";
     if (name.find('/') == std::string::npos && fs::exists(build)) {
-        auto manifest = json::parse(read_file(build), nullptr, false);
-        if (manifest.is_object() && manifest.contains("commit")) return manifest["commit"].get<std::string>();
+        auto manifest = json::parse(read_file(build), nullptr, false).get<image::Manifest>();
+        if (!manifest.commit.empty()) return manifest.commit;
     }
     try {
         return commit::read_commit(target.repo, name).checksum;
@@ -251,15 +257,13 @@ TestReport run_test(const TestOptions& options) {
     Target target = locate(options);
     TestReport report;
     report.image = target.image.string();
-    report.name = target.manifest.value("name", "");
-    report.version = target.manifest.value("version", "");
-    report.commit = target.manifest.value("commit", "");
+    report.name = target.manifest.name;
+    report.version = target.manifest.version;
+    report.commit = target.manifest.commit;
     report.log_dir = options.log_dir.empty() ? target.build_dir / "test" : options.log_dir;
     fs::create_directories(report.log_dir);
 
-    std::vector<std::string> image_boot;
-    for (const auto& firmware : target.manifest.value("boot", json::array({"bios", "uefi"})))
-        image_boot.push_back(firmware.get<std::string>());
+    std::vector<std::string> image_boot = target.manifest.boot_or_default();
     std::vector<std::string> firmwares = options.boot.empty() ? image_boot : options.boot;
     for (const auto& firmware : firmwares) {
         if (firmware != "bios" && firmware != "uefi") throw UsageError("unknown firmware '{}' (bios, uefi)", firmware);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/image/manifest.hpp"
 
 namespace imgbuild::image {
 
@@ -47,7 +48,7 @@ struct ImageResult {
     std::vector<Artifact> artifacts;
     std::uint64_t qcow2_clusters = 0; // a compressed qcow2's clusters holding data
     std::uint64_t qcow2_reused = 0;   // of which taken from the recipe's last image
-    nlohmann::json manifest;
+    Manifest manifest;                // as written to manifest.json
 };
 
 // Makes the images of `ref` in `repo` into options.outdir (created; every file written under a

@@ -1,5 +1,5 @@
 // imgbuild diff OLD NEW: what changed between two lockfiles, or two commits of an ostree repository
-// (their package lists are in the commit metadata, imgbuild.packages).
+// (their package lists are in the commit metadata, commit::key::packages).
 
 #include <iostream>
 #include <sstream>
@@ -8,6 +8,7 @@
 
 #include "../command.hpp"
 #include "imgbuild/commit/commit.hpp"
+#include "imgbuild/commit/metadata.hpp"
 #include "imgbuild/resolve/lock.hpp"
 
 namespace imgbuild::cli {
@@ -16,7 +17,7 @@ namespace {
 // The packages of a commit, as a lock without URLs and checksums ("name version arch" each).
 resolve::Lock commit_packages(const std::string& repo, const std::string& rev) {
     auto info = commit::read_commit(repo, rev);
-    auto format = info.metadata.find("imgbuild.format");
+    auto format = info.metadata.find(std::string(commit::key::format));
     if (format == info.metadata.end())
         throw UsageError("commit {} ({}) was not made by imgbuild: it has no package list", info.checksum, rev);
     resolve::Lock lock;
