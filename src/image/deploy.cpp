@@ -121,6 +121,46 @@ void deploy(const DeploySpec& spec) {
                                            : fmt::format("was killed by signal {}", WTERMSIG(status)));
 }
 
+namespace {
+
+// The node's remote: where `ostree admin upgrade` pulls the next build from.
+void add_remote(OstreeRepo* repo, const DeploySpec& spec) {
+    if (!spec.remote) return;
+    GVariantBuilder builder;
+    g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
+    g_variant_builder_add(&builder, "{s@v}", "gpg-verify", g_variant_new_variant(g_variant_new_boolean(FALSE)));
+    if (!spec.remote->ed25519_public_key.empty()) {
+        g_variant_builder_add(&builder, "{s@v}", "sign-verify", g_variant_new_variant(g_variant_new_string("ed25519")));
+        g_variant_builder_add(&builder, "{s@v}", "verification-ed25519-key",
+                              g_variant_new_variant(g_variant_new_string(spec.remote->ed25519_public_key.c_str())));
+    }
+    auto options = wrap::take(g_variant_builder_end(&builder));
+    gcall(fmt::format("add the remote '{}'", spec.remote->name), [&](GError** error) {
+        return ostree_repo_remote_change(repo, nullptr, OSTREE_REPO_REMOTE_CHANGE_ADD_IF_NOT_EXISTS,
+                                         spec.remote->name.c_str(), spec.remote->url.c_str(), options.get(), nullptr,
+                                         error);
+    });
+}
+
+void pull_commit(OstreeRepo* repo, const DeploySpec& spec) {
+    ScopedTimer step("deploy: pull the commit into the sysroot");
+    GVariantBuilder builder;
+    g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
+    const char* refs[] = {spec.checksum.c_str(), nullptr};
+    g_variant_builder_add(&builder, "{s@v}", "refs", g_variant_new_variant(g_variant_new_strv(refs, 1)));
+    g_variant_builder_add(&builder, "{s@v}", "depth", g_variant_new_variant(g_variant_new_int32(0)));
+    // From the build repository (bare, like the sysroot's, on the same filesystem) ostree links the
+    // objects instead of copying them: nothing in the sysroot is written through, only read by
+    // mke2fs.
+    auto options = wrap::take(g_variant_builder_end(&builder));
+    std::string url = "file://" + fs::absolute(spec.source_repo).lexically_normal().string();
+    gcall(fmt::format("pull {} from '{}'", spec.checksum, spec.source_repo.string()), [&](GError** error) {
+        return ostree_repo_pull_with_options(repo, url.c_str(), options.get(), nullptr, nullptr, error);
+    });
+}
+
+} // namespace
+
 void deploy_here(const DeploySpec& spec) {
     auto file = GObjectPtr<GFile>(g_file_new_for_path(spec.sysroot.c_str()));
     auto sysroot = GObjectPtr<OstreeSysroot>(ostree_sysroot_new(file.get()));
@@ -135,41 +175,8 @@ void deploy_here(const DeploySpec& spec) {
           [&](GError** error) { return ostree_sysroot_get_repo(sysroot.get(), &repo_raw, nullptr, error); });
     GObjectPtr<OstreeRepo> repo(repo_raw);
 
-    // The node's remote: where `ostree admin upgrade` pulls the next build from.
-    if (spec.remote) {
-        GVariantBuilder builder;
-        g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
-        g_variant_builder_add(&builder, "{s@v}", "gpg-verify", g_variant_new_variant(g_variant_new_boolean(FALSE)));
-        if (!spec.remote->ed25519_public_key.empty()) {
-            g_variant_builder_add(&builder, "{s@v}", "sign-verify",
-                                  g_variant_new_variant(g_variant_new_string("ed25519")));
-            g_variant_builder_add(&builder, "{s@v}", "verification-ed25519-key",
-                                  g_variant_new_variant(g_variant_new_string(spec.remote->ed25519_public_key.c_str())));
-        }
-        auto options = wrap::take(g_variant_builder_end(&builder));
-        gcall(fmt::format("add the remote '{}'", spec.remote->name), [&](GError** error) {
-            return ostree_repo_remote_change(repo.get(), nullptr, OSTREE_REPO_REMOTE_CHANGE_ADD_IF_NOT_EXISTS,
-                                             spec.remote->name.c_str(), spec.remote->url.c_str(), options.get(),
-                                             nullptr, error);
-        });
-    }
-
-    {
-        ScopedTimer step("deploy: pull the commit into the sysroot");
-        GVariantBuilder builder;
-        g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
-        const char* refs[] = {spec.checksum.c_str(), nullptr};
-        g_variant_builder_add(&builder, "{s@v}", "refs", g_variant_new_variant(g_variant_new_strv(refs, 1)));
-        g_variant_builder_add(&builder, "{s@v}", "depth", g_variant_new_variant(g_variant_new_int32(0)));
-        // From the build repository (bare, like the sysroot's, on the same filesystem) ostree links the
-        // objects instead of copying them: nothing in the sysroot is written through, only read by
-        // mke2fs.
-        auto options = wrap::take(g_variant_builder_end(&builder));
-        std::string url = "file://" + fs::absolute(spec.source_repo).lexically_normal().string();
-        gcall(fmt::format("pull {} from '{}'", spec.checksum, spec.source_repo.string()), [&](GError** error) {
-            return ostree_repo_pull_with_options(repo.get(), url.c_str(), options.get(), nullptr, nullptr, error);
-        });
-    }
+    add_remote(repo.get(), spec);
+    pull_commit(repo.get(), spec);
     const char* remote_name = spec.remote ? spec.remote->name.c_str() : nullptr;
     gcall(fmt::format("set the ref {}", spec.ref), [&](GError** error) {
         return ostree_repo_set_ref_immediate(repo.get(), remote_name, spec.ref.c_str(), spec.checksum.c_str(), nullptr,

@@ -288,117 +288,126 @@ std::string compressor_identity(const std::string& compression) {
     return fmt::format("zlib {} window {}", zlibVersion(), zlib_window);
 }
 
-Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::path& out_name,
-                                   const Qcow2Options& options) {
-    if (options.compression != "zstd" && options.compression != "zlib")
-        throw ImageError("Failed to write '{}': unknown compression '{}' (zstd, zlib)", out_name.string(),
-                         options.compression);
-    FileDescriptor raw_file(::open(raw_name.c_str(), O_RDONLY | O_CLOEXEC));
-    int raw = raw_file.fd;
-    if (raw < 0) throw ImageError("Failed to open '{}': {}", raw_name.string(), std::strerror(errno));
-    struct stat info {};
-    if (::fstat(raw, &info) != 0) throw ImageError("Failed to stat '{}': {}", raw_name.string(), std::strerror(errno));
-    auto disk_size = static_cast<std::uint64_t>(info.st_size);
+namespace {
 
-    auto guests = data_clusters(raw, disk_size);
-    Layout layout = plan(disk_size, guests);
-    std::vector<std::string> l2_tables(layout.l1_size);
-    for (std::uint64_t i = 0; i < layout.l1_size; ++i)
-        if (layout.l2_of[i]) l2_tables[i].assign(cluster_size, '\0');
+// What the writer needs of one run: the raw disk, the output, and how to compress.
+struct Writer {
+    int raw;
+    const fs::path& raw_name;
+    int out;
+    const fs::path& out_name;
+    const Qcow2Options& options;
+    const std::vector<std::uint64_t>& guests;
+};
 
-    // Threads make the chunks of a window of clusters while this one writes the window before.
-    unsigned threads = std::max(1u, options.threads);
-    std::size_t window = 4 * threads;
-    auto make_window = [&](std::size_t begin) {
-        std::size_t end = std::min(guests.size(), begin + window);
-        std::vector<Chunk> chunks(end - begin);
-        std::atomic<std::size_t> next{begin};
-        auto work = [&] {
-            Compressor compressor(options.compression);
-            for (std::size_t i; (i = next++) < end;)
-                chunks[i - begin] =
-                    make_chunk(raw, raw_name, guests[i], compressor, options.reuse, options.compression == "zstd");
-        };
-        std::vector<std::future<void>> helpers;
-        for (unsigned t = 1; t < threads && t < end - begin; ++t)
-            helpers.push_back(std::async(std::launch::async, work));
-        std::exception_ptr failure;
-        try {
-            work();
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        for (auto& helper : helpers) try {
-                helper.get();
-            } catch (...) {
-                if (!failure) failure = std::current_exception();
-            }
-        if (failure) std::rethrow_exception(failure);
-        return chunks;
-    };
-
-    Qcow2Result result;
+// Where the clusters went: compressed ones with where a reader of each stops (its last sector's end),
+// stored ones, and the end of the data.
+struct Placement {
     struct Placed {
         std::uint64_t offset;
-        std::uint64_t read_end; // where a reader of this compressed cluster stops (its last sector's end)
+        std::uint64_t read_end;
     };
     std::vector<Placed> compressed;
     std::vector<std::uint64_t> stored;
-    std::uint64_t at = layout.data;
+    std::uint64_t at = 0;
+};
+
+// The chunks of guests[begin, begin + window), made on `threads` threads.
+std::vector<Chunk> make_window(const Writer& writer, std::size_t begin, std::size_t window, unsigned threads) {
+    const auto& guests = writer.guests;
+    std::size_t end = std::min(guests.size(), begin + window);
+    std::vector<Chunk> chunks(end - begin);
+    std::atomic<std::size_t> next{begin};
+    auto work = [&] {
+        Compressor compressor(writer.options.compression);
+        for (std::size_t i; (i = next++) < end;)
+            chunks[i - begin] = make_chunk(writer.raw, writer.raw_name, guests[i], compressor, writer.options.reuse,
+                                           writer.options.compression == "zstd");
+    };
+    std::vector<std::future<void>> helpers;
+    for (unsigned t = 1; t < threads && t < end - begin; ++t) helpers.push_back(std::async(std::launch::async, work));
+    std::exception_ptr failure;
+    try {
+        work();
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    for (auto& helper : helpers) try {
+            helper.get();
+        } catch (...) {
+            if (!failure) failure = std::current_exception();
+        }
+    if (failure) std::rethrow_exception(failure);
+    return chunks;
+}
+
+// Writes one chunk at placement.at and returns its L2 entry.
+std::uint64_t place_chunk(const Writer& writer, const Chunk& chunk, Placement& placement, Qcow2Result& result) {
+    std::uint64_t& at = placement.at;
+    ++result.clusters;
+    if (chunk.damaged) ++result.damaged;
+    if (chunk.reused)
+        ++result.reused;
+    else if (chunk.kind == Chunk::Kind::compressed)
+        ++result.compressed;
+    std::uint64_t entry = 0;
+    if (chunk.kind == Chunk::Kind::compressed) {
+        std::uint64_t length = chunk.bytes.size();
+        std::uint64_t sectors = (at + length - 1) / sector - at / sector; // beyond the first
+        entry = compressed_flag | (sectors << csize_shift) | (at & offset_mask);
+        placement.compressed.push_back({at, at / sector * sector + (sectors + 1) * sector});
+        result.index.clusters[chunk.digest] = {at, static_cast<std::uint32_t>(length), false};
+        pwrite_all(writer.out, chunk.bytes, at, writer.out_name);
+        at += length;
+    } else {
+        ++result.stored;
+        at = round_up(at, cluster_size);
+        entry = copied | at;
+        placement.stored.push_back(at);
+        result.index.clusters[chunk.digest] = {at, static_cast<std::uint32_t>(cluster_size), true};
+        pwrite_all(writer.out, chunk.bytes, at, writer.out_name);
+        at += cluster_size;
+    }
+    return entry;
+}
+
+// Threads make the chunks of a window of clusters while this one writes the window before.
+Placement write_clusters(const Writer& writer, std::uint64_t data, std::vector<std::string>& l2_tables,
+                         Qcow2Result& result) {
+    const auto& guests = writer.guests;
+    unsigned threads = std::max(1u, writer.options.threads);
+    std::size_t window = 4 * threads;
+    Placement placement;
+    placement.at = data;
+    auto make = [&](std::size_t begin) { return make_window(writer, begin, window, threads); };
     std::future<std::vector<Chunk>> pending;
-    if (!guests.empty()) pending = std::async(std::launch::async, make_window, std::size_t{0});
+    if (!guests.empty()) pending = std::async(std::launch::async, make, std::size_t{0});
     for (std::size_t begin = 0; begin < guests.size(); begin += window) {
         auto chunks = pending.get();
-        if (begin + window < guests.size()) pending = std::async(std::launch::async, make_window, begin + window);
+        if (begin + window < guests.size()) pending = std::async(std::launch::async, make, begin + window);
         for (std::size_t i = 0; i < chunks.size(); ++i) {
-            auto& chunk = chunks[i];
-            if (chunk.kind == Chunk::Kind::zero) continue;
+            if (chunks[i].kind == Chunk::Kind::zero) continue;
             std::uint64_t guest = guests[begin + i];
-            std::uint64_t entry = 0;
-            ++result.clusters;
-            if (chunk.damaged) ++result.damaged;
-            if (chunk.reused)
-                ++result.reused;
-            else if (chunk.kind == Chunk::Kind::compressed)
-                ++result.compressed;
-            if (chunk.kind == Chunk::Kind::compressed) {
-                std::uint64_t length = chunk.bytes.size();
-                std::uint64_t sectors = (at + length - 1) / sector - at / sector; // beyond the first
-                entry = compressed_flag | (sectors << csize_shift) | (at & offset_mask);
-                compressed.push_back({at, at / sector * sector + (sectors + 1) * sector});
-                result.index.clusters[chunk.digest] = {at, static_cast<std::uint32_t>(length), false};
-                pwrite_all(out, chunk.bytes, at, out_name);
-                at += length;
-            } else {
-                ++result.stored;
-                at = round_up(at, cluster_size);
-                entry = copied | at;
-                stored.push_back(at);
-                result.index.clusters[chunk.digest] = {at, static_cast<std::uint32_t>(cluster_size), true};
-                pwrite_all(out, chunk.bytes, at, out_name);
-                at += cluster_size;
-            }
+            std::uint64_t entry = place_chunk(writer, chunks[i], placement, result);
             put_be(l2_tables[guest / l2_entries], (guest % l2_entries) * 8, entry, 8);
         }
     }
-    if (result.damaged > 0)
-        log::warn("the cached qcow2 had {} damaged cluster{} (they no longer decompress to the disk's bytes): "
-                  "compressed afresh",
-                  result.damaged, result.damaged == 1 ? "" : "s");
-    // The last compressed cluster's reader reads to the end of its sector.
-    std::uint64_t end = round_up(std::max(at, layout.data), sector);
-    if (::ftruncate(out, static_cast<off_t>(end)) != 0)
-        throw ImageError("Failed to size '{}': {}", out_name.string(), std::strerror(errno));
+    return placement;
+}
 
-    // Refcounts: one for each metadata cluster and stored cluster; a compressed cluster counts once in
-    // every host cluster its sectors touch.
+// Refcounts: one for each metadata cluster and stored cluster; a compressed cluster counts once in
+// every host cluster its sectors touch. Then the refcount blocks and table, the L2 tables and the L1.
+void write_tables(const Writer& writer, const Layout& layout, const Placement& placement, std::uint64_t end,
+                  const std::vector<std::string>& l2_tables) {
+    const int out = writer.out;
+    const fs::path& out_name = writer.out_name;
     std::uint64_t host_clusters = (end + cluster_size - 1) / cluster_size;
     if (host_clusters > layout.refcount_block_count * refcount_entries)
         throw ImageError("Failed to write '{}': more clusters than planned", out_name.string());
     std::vector<std::uint32_t> counts(host_clusters, 0);
     for (std::uint64_t c = 0; c < layout.data / cluster_size; ++c) counts[c] = 1;
-    for (auto offset : stored) ++counts[offset / cluster_size];
-    for (const auto& placed : compressed)
+    for (auto offset : placement.stored) ++counts[offset / cluster_size];
+    for (const auto& placed : placement.compressed)
         for (std::uint64_t c = placed.offset / cluster_size; c <= (placed.read_end - 1) / cluster_size; ++c)
             ++counts[c];
     std::string blocks(layout.refcount_block_count * cluster_size, '\0');
@@ -418,7 +427,9 @@ Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::
     pwrite_all(out, l1, layout.l1, out_name);
     pwrite_all(out, blocks, layout.refcount_blocks, out_name);
     pwrite_all(out, table, layout.refcount_table, out_name);
+}
 
+void write_header(const Writer& writer, const Layout& layout, std::uint64_t disk_size) {
     std::string header(cluster_size, '\0');
     put_be(header, 0, 0x514649fb, 4); // "QFI\xfb"
     put_be(header, 4, 3, 4);
@@ -428,13 +439,48 @@ Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::
     put_be(header, 40, layout.l1, 8);
     put_be(header, 48, layout.refcount_table, 8);
     put_be(header, 56, layout.refcount_table_clusters, 4);
-    bool zstd = options.compression == "zstd";
+    bool zstd = writer.options.compression == "zstd";
     put_be(header, 72, zstd ? 1u << 3 : 0, 8); // incompatible: the compression type field
     put_be(header, 96, 4, 4);                  // 16-bit refcounts
     put_be(header, 100, header_length, 4);
     header[104] = zstd ? 1 : 0;
     // header_length is followed by the end of the header extensions (type 0, length 0): zeros.
-    pwrite_all(out, header, 0, out_name);
+    pwrite_all(writer.out, header, 0, writer.out_name);
+}
+
+} // namespace
+
+Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::path& out_name,
+                                   const Qcow2Options& options) {
+    if (options.compression != "zstd" && options.compression != "zlib")
+        throw ImageError("Failed to write '{}': unknown compression '{}' (zstd, zlib)", out_name.string(),
+                         options.compression);
+    FileDescriptor raw_file(::open(raw_name.c_str(), O_RDONLY | O_CLOEXEC));
+    int raw = raw_file.fd;
+    if (raw < 0) throw ImageError("Failed to open '{}': {}", raw_name.string(), std::strerror(errno));
+    struct stat info {};
+    if (::fstat(raw, &info) != 0) throw ImageError("Failed to stat '{}': {}", raw_name.string(), std::strerror(errno));
+    auto disk_size = static_cast<std::uint64_t>(info.st_size);
+
+    auto guests = data_clusters(raw, disk_size);
+    Layout layout = plan(disk_size, guests);
+    std::vector<std::string> l2_tables(layout.l1_size);
+    for (std::uint64_t i = 0; i < layout.l1_size; ++i)
+        if (layout.l2_of[i]) l2_tables[i].assign(cluster_size, '\0');
+
+    Writer writer{raw, raw_name, out, out_name, options, guests};
+    Qcow2Result result;
+    Placement placement = write_clusters(writer, layout.data, l2_tables, result);
+    if (result.damaged > 0)
+        log::warn("the cached qcow2 had {} damaged cluster{} (they no longer decompress to the disk's bytes): "
+                  "compressed afresh",
+                  result.damaged, result.damaged == 1 ? "" : "s");
+    // The last compressed cluster's reader reads to the end of its sector.
+    std::uint64_t end = round_up(std::max(placement.at, layout.data), sector);
+    if (::ftruncate(out, static_cast<off_t>(end)) != 0)
+        throw ImageError("Failed to size '{}': {}", out_name.string(), std::strerror(errno));
+    write_tables(writer, layout, placement, end, l2_tables);
+    write_header(writer, layout, disk_size);
     return result;
 }
 
