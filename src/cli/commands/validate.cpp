@@ -29,7 +29,7 @@ struct Validate final : Command {
                 if (loaded.is_profile())
                     log::info("{}: valid profile ({} read)", path, read);
                 else
-                    log::info("{}: valid recipe '{}' ({} packages, {} read)", path, json.value("name", ""),
+                    log::info("{}: valid recipe '{}' ({} packages, {} read)", path, loaded.name(),
                               json.value("packages", nlohmann::json::array()).size(), read);
             } catch (const RecipeError& e) {
                 print_diagnostics(e.diagnostics());
