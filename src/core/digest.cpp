@@ -17,14 +17,21 @@
 
 #include <fmt/format.h>
 
+#include "imgbuild/core/c_ptr.hpp"
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/fd.hpp"
 #include "imgbuild/core/files.hpp"
 
 namespace imgbuild {
 
+namespace {
+
+using EvpContext = CPtr<EVP_MD_CTX, EVP_MD_CTX_free>;
+
+} // namespace
+
 struct Hasher::State {
-    EVP_MD_CTX* context = EVP_MD_CTX_new();
-    ~State() { EVP_MD_CTX_free(context); }
+    EvpContext context{EVP_MD_CTX_new()};
 };
 
 namespace {
@@ -65,7 +72,7 @@ std::optional<DigestType> digest_type(std::string_view name) {
 std::string Checksum::str() const { return fmt::format("{}:{}", digest_name(type), hex); }
 
 Hasher::Hasher(DigestType type) : m_type(type), m_state(std::make_unique<State>()) {
-    if (!m_state->context || EVP_DigestInit_ex(m_state->context, algorithm(type), nullptr) != 1)
+    if (!m_state->context || EVP_DigestInit_ex(m_state->context.get(), algorithm(type), nullptr) != 1)
         throw Error("Failed to start a {} digest", digest_name(type));
 }
 
@@ -73,16 +80,15 @@ Hasher::~Hasher() = default;
 Hasher::Hasher(Hasher&&) noexcept = default;
 Hasher& Hasher::operator=(Hasher&&) noexcept = default;
 
-void Hasher::update(const void* data, std::size_t size) { EVP_DigestUpdate(m_state->context, data, size); }
+void Hasher::update(const void* data, std::size_t size) { EVP_DigestUpdate(m_state->context.get(), data, size); }
 
 std::string Hasher::hex() const {
     // Finalise a copy so the running digest can continue.
-    EVP_MD_CTX* copy = EVP_MD_CTX_new();
-    EVP_MD_CTX_copy_ex(copy, m_state->context);
+    EvpContext copy(EVP_MD_CTX_new());
+    EVP_MD_CTX_copy_ex(copy.get(), m_state->context.get());
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
-    EVP_DigestFinal_ex(copy, digest, &length);
-    EVP_MD_CTX_free(copy);
+    EVP_DigestFinal_ex(copy.get(), digest, &length);
     std::string hex;
     hex.reserve(length * 2);
     for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
@@ -108,7 +114,7 @@ Checksum checksum_fd(int fd, const std::filesystem::path& path, DigestType type)
         off_t data = ::lseek(fd, offset, SEEK_DATA);
         if (data < 0) { // past the last data: the rest is a hole (or the file ended)
             data = ::lseek(fd, 0, SEEK_END);
-            if (data < 0) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
+            if (data < 0) throw SysError(errno, "read '{}'", path.string());
         }
         for (off_t left = data - offset; left > 0;) {
             auto chunk = static_cast<std::size_t>(std::min<off_t>(left, static_cast<off_t>(zeros.size())));
@@ -122,7 +128,7 @@ Checksum checksum_fd(int fd, const std::filesystem::path& path, DigestType type)
             auto want = static_cast<std::size_t>(std::min<off_t>(hole - offset, static_cast<off_t>(buffer.size())));
             ssize_t n = ::pread(fd, buffer.data(), want, offset);
             if (n < 0 && errno == EINTR) continue;
-            if (n < 0) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
+            if (n < 0) throw SysError(errno, "read '{}'", path.string());
             if (n == 0) break;
             hasher.update(buffer.data(), static_cast<std::size_t>(n));
             offset += n;
@@ -134,17 +140,17 @@ Checksum checksum_fd(int fd, const std::filesystem::path& path, DigestType type)
 } // namespace
 
 Checksum checksum_file(const std::filesystem::path& path, DigestType type) {
-    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (file.fd < 0) throw Error("Failed to read '{}': {}", path.string(), std::strerror(errno));
-    return checksum_fd(file.fd, path, type);
+    Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) throw SysError(errno, "read '{}'", path.string());
+    return checksum_fd(file.get(), path, type);
 }
 
 std::optional<Checksum> checksum_cached_file(const std::filesystem::path& path, DigestType type) {
-    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     struct stat info {};
-    if (file.fd < 0 || ::fstat(file.fd, &info) != 0 || !S_ISREG(info.st_mode)) return std::nullopt;
+    if (!file || ::fstat(file.get(), &info) != 0 || !S_ISREG(info.st_mode)) return std::nullopt;
     try {
-        return checksum_fd(file.fd, path, type);
+        return checksum_fd(file.get(), path, type);
     } catch (const Error&) {
         return std::nullopt;
     }

@@ -26,7 +26,10 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "imgbuild/core/c_ptr.hpp"
+#include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
+#include "imgbuild/core/finally.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/version.hpp"
 
@@ -35,18 +38,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct CurlEasyDeleter {
-    void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
-};
-struct CurlMultiDeleter {
-    void operator()(CURLM* handle) const { curl_multi_cleanup(handle); }
-};
-struct CurlListDeleter {
-    void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
-using CurlMulti = std::unique_ptr<CURLM, CurlMultiDeleter>;
-using CurlList = std::unique_ptr<curl_slist, CurlListDeleter>;
+using CurlEasy = CPtr<CURL, curl_easy_cleanup>;
+using CurlMulti = CPtr<CURLM, curl_multi_cleanup>;
+using CurlList = CPtr<curl_slist, curl_slist_free_all>;
 
 void global_init() {
     static std::once_flag once;
@@ -67,7 +61,7 @@ struct Transfer {
 
     CurlEasy easy;
     CurlList headers;
-    int fd = -1;
+    Fd fd; // the .part file, open (and so locked) while this attempt writes it
     std::optional<Hasher> hasher;
     std::uint64_t offset = 0;   // bytes already in the .part file when this attempt started
     std::uint64_t received = 0; // bytes written in this attempt
@@ -112,7 +106,7 @@ size_t on_data(char* buffer, size_t size, size_t count, void* user) {
     const char* data = buffer;
     std::size_t left = length;
     while (left > 0) {
-        ssize_t n = ::write(transfer->fd, data, left);
+        ssize_t n = ::write(transfer->fd.get(), data, left);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return 0;
         data += n;
@@ -213,14 +207,13 @@ private:
     bool open_part(Transfer& transfer, const std::filesystem::path& part, bool& locked) {
         locked = false;
         for (;;) {
-            transfer.fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-            if (transfer.fd < 0) {
-                fail(transfer, fmt::format("cannot write '{}': {}", part.string(), std::strerror(errno)));
+            transfer.fd.reset(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+            if (!transfer.fd) {
+                fail(transfer, fmt::format("cannot write '{}': {}", part.string(), errno_text(errno)));
                 return false;
             }
-            if (::flock(transfer.fd, LOCK_EX | LOCK_NB) != 0) {
-                ::close(transfer.fd);
-                transfer.fd = -1;
+            if (::flock(transfer.fd.get(), LOCK_EX | LOCK_NB) != 0) {
+                transfer.fd.close();
                 locked = true;
                 return false;
             }
@@ -228,11 +221,10 @@ private:
             // counts only if the name still leads to the locked file.
             struct stat held {
             }, named{};
-            ::fstat(transfer.fd, &held);
+            ::fstat(transfer.fd.get(), &held);
             if (::stat(part.c_str(), &named) == 0 && named.st_ino == held.st_ino && named.st_dev == held.st_dev)
                 return true;
-            ::close(transfer.fd);
-            transfer.fd = -1;
+            transfer.fd.close();
         }
     }
 
@@ -265,23 +257,22 @@ private:
         }
         if (transfer.waited && verified_by_another(request)) {
             std::filesystem::remove(part, ec);
-            ::close(transfer.fd);
-            transfer.fd = -1;
+            transfer.fd.close();
             ++m_progress.files_done;
             log::debug("{}: downloaded by another process", transfer.label());
             return Begun::done;
         }
         struct stat info {};
-        ::fstat(transfer.fd, &info);
+        ::fstat(transfer.fd.get(), &info);
         transfer.offset = request.conditional ? 0 : static_cast<std::uint64_t>(info.st_size);
         transfer.received = 0;
         transfer.too_large = false;
         if (request.size && transfer.offset > *request.size) transfer.offset = 0; // a stale, longer .part
-        if (transfer.offset == 0 && ::ftruncate(transfer.fd, 0) != 0) {
-            fail(transfer, fmt::format("cannot write '{}': {}", part.string(), std::strerror(errno)));
+        if (transfer.offset == 0 && ::ftruncate(transfer.fd.get(), 0) != 0) {
+            fail(transfer, fmt::format("cannot write '{}': {}", part.string(), errno_text(errno)));
             return Begun::failed;
         }
-        ::lseek(transfer.fd, static_cast<off_t>(transfer.offset), SEEK_SET);
+        ::lseek(transfer.fd.get(), static_cast<off_t>(transfer.offset), SEEK_SET);
         transfer.hasher.emplace(request.checksum ? request.checksum->type : DigestType::sha256);
         if (transfer.offset > 0) hash_existing(transfer, part);
 
@@ -307,16 +298,15 @@ private:
     }
 
     void hash_existing(Transfer& transfer, const std::filesystem::path& part) {
-        int fd = ::open(part.c_str(), O_RDONLY | O_CLOEXEC);
+        Fd fd(::open(part.c_str(), O_RDONLY | O_CLOEXEC));
         std::vector<char> buffer(1 << 20);
         std::uint64_t left = transfer.offset;
-        while (fd >= 0 && left > 0) {
-            ssize_t n = ::read(fd, buffer.data(), std::min<std::uint64_t>(buffer.size(), left));
+        while (fd && left > 0) {
+            ssize_t n = ::read(fd.get(), buffer.data(), std::min<std::uint64_t>(buffer.size(), left));
             if (n <= 0) break;
             transfer.hasher->update(buffer.data(), static_cast<std::size_t>(n));
             left -= static_cast<std::uint64_t>(n);
         }
-        if (fd >= 0) ::close(fd);
         log::debug("resuming {} at byte {}", transfer.label(), transfer.offset);
     }
 
@@ -356,13 +346,8 @@ private:
     void finish(std::unique_ptr<Transfer> transfer, CURLcode code) {
         curl_easy_getinfo(transfer->easy.get(), CURLINFO_RESPONSE_CODE, &transfer->status);
         // The .part file stays open, and so locked, until it has been renamed or removed.
-        struct Unlock {
-            Transfer* transfer;
-            ~Unlock() {
-                if (transfer->fd >= 0) ::close(transfer->fd);
-                transfer->fd = -1;
-            }
-        } unlock{transfer.get()};
+        // (The Transfer itself may move on to the retry queue before then.)
+        Finally unlock([owned = transfer.get()] { owned->fd.close(); });
         const DownloadRequest& request = *transfer->request;
         auto part = part_path(request.destination);
         m_progress.bytes_done += transfer->received;
@@ -442,8 +427,7 @@ private:
     }
 
     void fail(Transfer& transfer, const std::string& why) {
-        if (transfer.fd >= 0) ::close(transfer.fd);
-        transfer.fd = -1;
+        transfer.fd.close();
         ++m_progress.files_done;
         m_failures.push_back(fmt::format("Failed to download {}: {}",
                                          transfer.request->label.empty()

@@ -3,6 +3,7 @@
 #include "imgbuild/core/error.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace imgbuild {
 
@@ -22,13 +23,12 @@ void sort_unique(std::vector<Diagnostic>& diagnostics) {
     diagnostics.erase(std::unique(diagnostics.begin(), diagnostics.end()), diagnostics.end());
 }
 
-const char* Error::what() const noexcept {
-    m_what = m_message;
-    for (const auto& context : m_context) m_what += "\n  " + context;
-    return m_what.c_str();
+void Error::add_context(std::string context) {
+    m_what += "\n  " + context;
+    m_context.push_back(std::move(context));
 }
 
-void Error::add_context(std::string context) { m_context.push_back(std::move(context)); }
+std::string errno_text(int errnum) { return std::strerror(errnum); }
 
 static std::string summarize(const std::vector<Diagnostic>& diagnostics) {
     if (diagnostics.size() == 1) return diagnostics.front().str();

@@ -35,13 +35,13 @@ std::optional<std::string> try_read_file(const std::filesystem::path& path, std:
     }
     std::ifstream stream(path, std::ios::binary);
     if (!stream) {
-        reason = std::strerror(errno);
+        reason = errno_text(errno);
         return std::nullopt;
     }
     std::ostringstream contents;
     contents << stream.rdbuf();
     if (stream.bad()) {
-        reason = std::strerror(errno);
+        reason = errno_text(errno);
         return std::nullopt;
     }
     return std::move(contents).str();
@@ -59,43 +59,38 @@ AtomicFile::AtomicFile(std::filesystem::path path, unsigned mode) : m_path(std::
     auto dir = m_path.parent_path().empty() ? std::filesystem::path(".") : m_path.parent_path();
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    for (int attempt = 0; attempt < 16 && m_fd < 0; ++attempt) {
+    for (int attempt = 0; attempt < 16 && !m_fd; ++attempt) {
         m_temp = dir / fmt::format(".{}.tmp-{}-{:08x}", m_path.filename().string(), getpid(), random());
-        m_fd = ::open(m_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-        if (m_fd < 0 && errno != EEXIST) break;
+        m_fd.reset(::open(m_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+        if (!m_fd && errno != EEXIST) break;
     }
-    if (m_fd < 0) throw Error("Failed to create '{}': {}", m_temp.string(), std::strerror(errno));
+    if (!m_fd) throw SysError(errno, "create '{}'", m_temp.string());
     m_on_interrupt = std::make_unique<interrupt::OnInterrupt>([temp = m_temp] { ::unlink(temp.c_str()); });
 }
 
 AtomicFile::~AtomicFile() {
-    if (m_fd >= 0) ::close(m_fd);
+    m_fd.close();
     if (!m_committed) ::unlink(m_temp.c_str());
 }
 
 void AtomicFile::write(std::string_view data) {
     while (!data.empty()) {
-        ssize_t n = ::write(m_fd, data.data(), data.size());
+        ssize_t n = ::write(m_fd.get(), data.data(), data.size());
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw Error("Failed to write '{}': {}", m_temp.string(), std::strerror(errno));
+        if (n < 0) throw SysError(errno, "write '{}'", m_temp.string());
         data.remove_prefix(static_cast<std::size_t>(n));
     }
 }
 
 void AtomicFile::commit() {
-    if (::fsync(m_fd) != 0) throw Error("Failed to write '{}': {}", m_temp.string(), std::strerror(errno));
-    ::close(m_fd);
-    m_fd = -1;
+    if (::fsync(m_fd.get()) != 0) throw SysError(errno, "write '{}'", m_temp.string());
+    m_fd.close();
     if (::rename(m_temp.c_str(), m_path.c_str()) != 0)
-        throw Error("Failed to rename '{}' to '{}': {}", m_temp.string(), m_path.string(), std::strerror(errno));
+        throw SysError(errno, "rename '{}' to '{}'", m_temp.string(), m_path.string());
     m_committed = true;
     // The rename itself is durable only once the directory is synced.
     auto dir = m_path.parent_path().empty() ? std::filesystem::path(".") : m_path.parent_path();
-    int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        ::fsync(dir_fd);
-        ::close(dir_fd);
-    }
+    if (Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir_fd) ::fsync(dir_fd.get());
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents, unsigned mode) {
@@ -152,39 +147,26 @@ std::string holder_of(int fd) {
 FileLock::FileLock(const std::filesystem::path& path, std::string_view what, bool wait) {
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);
-    m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (m_fd < 0) throw Error("Failed to open the lock file '{}': {}", path.string(), std::strerror(errno));
-    if (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno != EWOULDBLOCK) {
-            int saved = errno;
-            ::close(m_fd);
-            throw Error("Failed to lock '{}': {}", path.string(), std::strerror(saved));
-        }
-        std::string holder = holder_of(m_fd);
-        if (!wait) {
-            ::close(m_fd);
-            m_fd = -1;
+    m_fd.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!m_fd) throw SysError(errno, "open the lock file '{}'", path.string());
+    if (::flock(m_fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) throw SysError(errno, "lock '{}'", path.string());
+        std::string holder = holder_of(m_fd.get());
+        if (!wait)
             throw Error("Failed to lock {}: {} is using it (lock file '{}'); run again when it has finished, or "
                         "without --no-wait to wait for it",
                         what, holder, path.string());
-        }
         log::info("waiting for {} to finish with {}", holder, what);
-        while (::flock(m_fd, LOCK_EX) != 0) {
-            if (errno == EINTR) continue;
-            int saved = errno;
-            ::close(m_fd);
-            throw Error("Failed to lock '{}': {}", path.string(), std::strerror(saved));
-        }
+        while (::flock(m_fd.get(), LOCK_EX) != 0)
+            if (errno != EINTR) throw SysError(errno, "lock '{}'", path.string());
     }
     // For the messages of the next one to wait (the file's content is never trusted for anything else).
     std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(m_fd, 0) != 0 || ::pwrite(m_fd, pid.data(), pid.size(), 0) < 0)
-        log::debug("could not write the process id into '{}': {}", path.string(), std::strerror(errno));
+    if (::ftruncate(m_fd.get(), 0) != 0 || ::pwrite(m_fd.get(), pid.data(), pid.size(), 0) < 0)
+        log::debug("could not write the process id into '{}': {}", path.string(), errno_text(errno));
 }
 
-FileLock::~FileLock() {
-    if (m_fd >= 0) ::close(m_fd); // closing releases the lock
-}
+FileLock::~FileLock() = default;
 
 std::filesystem::path default_cache_dir() {
     if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg == '/')

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "imgbuild/core/error.hpp"
 #include "imgbuild/core/log.hpp"
 
 namespace imgbuild::interrupt {
@@ -181,7 +182,7 @@ void unmount_below(const fs::path& path) {
         if (::umount2(point.c_str(), MNT_DETACH) == 0)
             log::info("unmounted {}, left mounted by an interrupted imgbuild", point);
         else
-            log::warn("could not unmount {}: {}", point, std::strerror(errno));
+            log::warn("could not unmount {}: {}", point, errno_text(errno));
     }
 }
 

@@ -22,6 +22,8 @@
 #include <fmt/format.h>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/fd.hpp"
+#include "imgbuild/core/finally.hpp"
 #include "imgbuild/core/interrupt.hpp"
 
 extern char** environ;
@@ -103,23 +105,28 @@ ProcessResult run_process(const ProcessOptions& options) {
         if (fd < 3 || ::fcntl(fd, F_GETFD) < 0)
             throw Error("Failed to run '{}': descriptor {} to hand it is not open", options.argv[0], fd);
 
-    int out[2], in[2], status_pipe[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(status_pipe, O_CLOEXEC) != 0)
-        throw Error("Failed to run '{}': {}", options.argv[0], std::strerror(errno));
+    Pipe out, in, status_pipe;
+    try {
+        out = make_pipe();
+        in = make_pipe();
+        status_pipe = make_pipe();
+    } catch (const SysError<>& e) {
+        throw SysError(e.errnum(), "run '{}'", options.argv[0]);
+    }
     pid_t parent = ::getpid();
     pid_t pid = ::fork();
-    if (pid < 0) throw Error("Failed to run '{}': {}", options.argv[0], std::strerror(errno));
+    if (pid < 0) throw SysError(errno, "run '{}'", options.argv[0]);
     if (pid == 0) {
         auto fail = [&](ChildStep step) {
             ChildFailure failure{step, errno};
-            (void)!::write(status_pipe[1], &failure, sizeof failure);
+            (void)!::write(status_pipe.write.get(), &failure, sizeof failure);
             _exit(127);
         };
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) _exit(127);
-        ::dup2(in[0], STDIN_FILENO);
-        ::dup2(out[1], STDOUT_FILENO);
-        ::dup2(out[1], STDERR_FILENO);
+        ::dup2(in.read.get(), STDIN_FILENO);
+        ::dup2(out.write.get(), STDOUT_FILENO);
+        ::dup2(out.write.get(), STDERR_FILENO);
         if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) fail(ChildStep::cwd);
         if (options.user_namespace >= 0 && ::setns(options.user_namespace, CLONE_NEWUSER) != 0)
             fail(ChildStep::user_namespace);
@@ -129,20 +136,17 @@ ProcessResult run_process(const ProcessOptions& options) {
     }
     // A stop signal ends the child before the run's partial work is removed (core/interrupt.hpp).
     interrupt::track_child(pid);
-    struct Untrack {
-        pid_t pid;
-        ~Untrack() { interrupt::untrack_child(pid); }
-    } untrack{pid};
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(status_pipe[1]);
+    Finally untrack([pid] { interrupt::untrack_child(pid); });
+    in.read.close();
+    out.write.close();
+    status_pipe.write.close();
     ChildFailure failure{};
-    if (::read(status_pipe[0], &failure, sizeof failure) == sizeof failure) {
-        ::close(status_pipe[0]);
-        ::close(in[1]);
-        ::close(out[0]);
+    if (::read(status_pipe.read.get(), &failure, sizeof failure) == sizeof failure) {
+        status_pipe = {};
+        in.write.close();
+        out.read.close();
         ::waitpid(pid, nullptr, 0);
-        const char* reason = std::strerror(failure.error);
+        std::string reason = errno_text(failure.error);
         switch (failure.step) {
         case ChildStep::cwd:
             throw Error("Failed to run '{}': cannot enter '{}': {}", options.argv[0], options.cwd.string(), reason);
@@ -154,24 +158,27 @@ ProcessResult run_process(const ProcessOptions& options) {
         }
         throw Error("Failed to run '{}': {}", options.argv[0], reason);
     }
-    ::close(status_pipe[0]);
+    status_pipe.read.close();
 
     ProcessResult result;
     std::size_t written = 0;
-    if (options.input.empty()) ::close(in[1]);
+    if (options.input.empty()) in.write.close();
     std::string pending;
     char buffer[8192];
     while (true) {
-        pollfd fds[2] = {{out[0], POLLIN, 0},
-                         {options.input.empty() || written == options.input.size() ? -1 : in[1], POLLOUT, 0}};
+        pollfd fds[2] = {{out.read.get(), POLLIN, 0},
+                         {options.input.empty() || written == options.input.size() ? -1 : in.write.get(), POLLOUT, 0}};
         if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
         if (fds[1].fd >= 0 && (fds[1].revents & (POLLOUT | POLLERR))) {
-            ssize_t n = ::write(in[1], options.input.data() + written, options.input.size() - written);
+            ssize_t n = ::write(in.write.get(), options.input.data() + written, options.input.size() - written);
             if (n > 0) written += static_cast<std::size_t>(n);
-            if (n < 0 || written == options.input.size()) ::close(in[1]), written = options.input.size();
+            if (n < 0 || written == options.input.size()) {
+                in.write.close();
+                written = options.input.size();
+            }
         }
         if (fds[0].revents & (POLLIN | POLLHUP)) {
-            ssize_t n = ::read(out[0], buffer, sizeof buffer);
+            ssize_t n = ::read(out.read.get(), buffer, sizeof buffer);
             if (n <= 0) break;
             result.output.append(buffer, static_cast<std::size_t>(n));
             if (options.on_line) {
@@ -184,8 +191,9 @@ ProcessResult run_process(const ProcessOptions& options) {
         }
     }
     if (options.on_line && !pending.empty()) options.on_line(pending);
-    ::close(out[0]);
-    if (!options.input.empty() && written < options.input.size()) ::close(in[1]);
+    // Both closed before the wait: a child still writing or reading sees the pipe end.
+    out.read.close();
+    in.write.close();
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }

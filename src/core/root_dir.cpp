@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "imgbuild/core/error.hpp"
+#include "imgbuild/core/finally.hpp"
 
 namespace imgbuild {
 namespace {
@@ -60,7 +61,7 @@ std::string inside_path(const fs::path& path) {
 const char* or_dot(const std::string& path) { return path.empty() ? "." : path.c_str(); }
 
 [[noreturn]] void fail(const char* verb, const fs::path& path, int error) {
-    throw Error("Failed to {} '{}' in the image: {}", verb, RootDir::shown(path), std::strerror(error));
+    throw SysError(error, "{} '{}' in the image", verb, RootDir::shown(path));
 }
 
 [[noreturn]] void fail(const char* verb, const fs::path& path, std::string_view reason) {
@@ -131,7 +132,7 @@ std::size_t clear_entries(int dir, const fs::path& shown_path) {
         if (errno != EISDIR && errno != EPERM) fail("remove", child, errno);
         int sub = openat2_fd(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, one_name);
         if (sub < 0) fail("remove", child, errno);
-        UniqueFd owned(sub);
+        Fd owned(sub);
         removed += clear_entries(sub, child);
         if (::unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) fail("remove", child, errno);
         ++removed;
@@ -175,47 +176,35 @@ void walk_entries(int dir, const std::string& prefix, const std::function<bool(c
         if (!visit(entry) || !S_ISDIR(entry.info.st_mode)) continue;
         int sub = openat2_fd(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, one_name);
         if (sub < 0) fail("list", entry.path, errno);
-        UniqueFd owned(sub);
+        Fd owned(sub);
         walk_entries(sub, entry.path, visit);
     }
 }
 
 } // namespace
 
-UniqueFd::~UniqueFd() {
-    if (m_fd >= 0) ::close(m_fd);
-}
-
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-        if (m_fd >= 0) ::close(m_fd);
-        m_fd = other.release();
-    }
-    return *this;
-}
-
 RootDir::RootDir(fs::path path) : m_path(std::move(path)) {
     int fd = ::open(m_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw Error("Failed to open the tree '{}': {}", m_path.string(), std::strerror(errno));
-    m_fd = UniqueFd(fd);
+    if (fd < 0) throw SysError(errno, "open the tree '{}'", m_path.string());
+    m_fd = Fd(fd);
     m_real = fs::read_symlink(fmt::format("/proc/self/fd/{}", fd));
 }
 
 std::string RootDir::shown(const fs::path& path) { return "/" + inside_path(path); }
 
-UniqueFd RootDir::try_open(const fs::path& path, int flags, mode_t mode) const {
-    return UniqueFd(openat2_fd(fd(), or_dot(inside_path(path)), static_cast<std::uint64_t>(flags), mode, in_root));
+Fd RootDir::try_open(const fs::path& path, int flags, mode_t mode) const {
+    return Fd(openat2_fd(fd(), or_dot(inside_path(path)), static_cast<std::uint64_t>(flags), mode, in_root));
 }
 
-UniqueFd RootDir::open(const fs::path& path, int flags, mode_t mode) const {
-    UniqueFd file = try_open(path, flags, mode);
-    if (!file.valid()) fail("open", path, errno);
+Fd RootDir::open(const fs::path& path, int flags, mode_t mode) const {
+    Fd file = try_open(path, flags, mode);
+    if (!file) fail("open", path, errno);
     return file;
 }
 
 std::optional<std::string> RootDir::try_read(const fs::path& path) const {
-    UniqueFd file = try_open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-    if (!file.valid()) {
+    Fd file = try_open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    if (!file) {
         if (missing(errno)) return std::nullopt;
         fail("read", path, errno);
     }
@@ -232,13 +221,13 @@ RootDir::Parent RootDir::try_parent(const fs::path& path, const char* verb) cons
     fs::path split(inside_path(path));
     std::string name = split.filename().string();
     if (name.empty() || name == "..") fail(verb, path, "it names no entry of a directory");
-    return {UniqueFd(openat2_fd(fd(), or_dot(split.parent_path().string()), O_PATH | O_DIRECTORY, 0, in_root)),
+    return {Fd(openat2_fd(fd(), or_dot(split.parent_path().string()), O_PATH | O_DIRECTORY, 0, in_root)),
             std::move(name)};
 }
 
 RootDir::Parent RootDir::parent(const fs::path& path, const char* verb) const {
     Parent where = try_parent(path, verb);
-    if (!where.dir.valid()) fail(verb, path, errno);
+    if (!where.dir) fail(verb, path, errno);
     return where;
 }
 
@@ -250,20 +239,20 @@ RootDir::Parent RootDir::parent(const fs::path& path, const char* verb, bool cre
     return {create_directories(split.parent_path()), std::move(name)};
 }
 
-UniqueFd RootDir::create_directories(const fs::path& path, unsigned mode) {
+Fd RootDir::create_directories(const fs::path& path, unsigned mode) {
     // Each prefix is resolved from the root again, so wherever a link on the way leads, it leads
     // there inside the root. A missing component is made in the directory the previous prefix
     // resolved to, and opened from it without following anything: it is the directory just made
     // (or one a concurrent mkdir made), never a link put there in the meantime.
-    UniqueFd current(openat2_fd(fd(), ".", O_PATH | O_DIRECTORY, 0, in_root));
-    if (!current.valid()) fail("open", "/", errno);
+    Fd current(openat2_fd(fd(), ".", O_PATH | O_DIRECTORY, 0, in_root));
+    if (!current) fail("open", "/", errno);
     std::string prefix;
     for (const auto& part : fs::path(inside_path(path))) {
         std::string name = part.string();
         prefix += (prefix.empty() ? "" : "/") + name;
         int next = openat2_fd(fd(), prefix.c_str(), O_PATH | O_DIRECTORY, 0, in_root);
         if (next >= 0) {
-            current = UniqueFd(next);
+            current = Fd(next);
             continue;
         }
         if (errno == ENOTDIR) fail("create the directory", prefix, "it exists and is not a directory");
@@ -289,7 +278,7 @@ UniqueFd RootDir::create_directories(const fs::path& path, unsigned mode) {
             ::close(next);
             fail("create the directory", prefix, error);
         }
-        current = UniqueFd(next);
+        current = Fd(next);
     }
     return current;
 }
@@ -302,7 +291,7 @@ bool RootDir::create_directory(const fs::path& path, unsigned mode) {
     }
     int made = openat2_fd(where.dir.get(), where.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, one_name);
     if (made < 0) fail("create the directory", path, errno);
-    UniqueFd owned(made);
+    Fd owned(made);
     if (::fchmod(made, mode) != 0) fail("create the directory", path, errno);
     return true;
 }
@@ -317,22 +306,18 @@ void RootDir::write_with(const fs::path& path, const FileAttributes& attributes,
 
     std::random_device random;
     std::string temp;
-    UniqueFd file;
-    for (int attempt = 0; attempt < 16 && !file.valid(); ++attempt) {
+    Fd file;
+    for (int attempt = 0; attempt < 16 && !file; ++attempt) {
         temp = fmt::format(".{}.tmp-{}-{:08x}", where.name.substr(0, 200), ::getpid(), random());
         // O_EXCL|O_CREAT never follows a link; the name is one component of a directory we hold.
-        file = UniqueFd(::openat(dir, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-        if (!file.valid() && errno != EEXIST) break;
+        file = Fd(::openat(dir, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!file && errno != EEXIST) break;
     }
-    if (!file.valid()) fail("write", path, errno);
-    struct Cleanup {
-        int dir;
-        const std::string& name;
-        bool done = false;
-        ~Cleanup() {
-            if (!done) ::unlinkat(dir, name.c_str(), 0);
-        }
-    } cleanup{dir, temp};
+    if (!file) fail("write", path, errno);
+    bool renamed = false;
+    Finally cleanup([&] {
+        if (!renamed) ::unlinkat(dir, temp.c_str(), 0);
+    });
 
     fill(file.get());
     // The owner first: chown clears setuid and setgid bits, which the mode then sets.
@@ -342,13 +327,13 @@ void RootDir::write_with(const fs::path& path, const FileAttributes& attributes,
         fail("set the owner of", path, errno);
     if (::fchmod(file.get(), attributes.mode) != 0) fail("set the mode of", path, errno);
     if (attributes.sync && ::fsync(file.get()) != 0) fail("write", path, errno);
-    file = UniqueFd();
+    file = Fd();
     if (::renameat(dir, temp.c_str(), dir, where.name.c_str()) != 0) fail("write", path, errno);
-    cleanup.done = true;
+    renamed = true;
     if (attributes.sync) {
         // The rename is durable once the directory is.
-        UniqueFd synced(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (synced.valid()) ::fsync(synced.get());
+        Fd synced(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (synced) ::fsync(synced.get());
     }
 }
 
@@ -357,8 +342,8 @@ void RootDir::write(const fs::path& path, std::string_view content, const FileAt
 }
 
 void RootDir::copy_in(const fs::path& host_file, const fs::path& path, const FileAttributes& attributes) {
-    UniqueFd source(::open(host_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (!source.valid()) throw Error("Failed to read '{}': {}", host_file.string(), std::strerror(errno));
+    Fd source(::open(host_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!source) throw SysError(errno, "read '{}'", host_file.string());
     struct stat info {};
     if (::fstat(source.get(), &info) != 0 || !S_ISREG(info.st_mode))
         throw Error("Failed to read '{}': it is not a regular file", host_file.string());
@@ -366,8 +351,8 @@ void RootDir::copy_in(const fs::path& host_file, const fs::path& path, const Fil
 }
 
 void RootDir::copy(const fs::path& from, const fs::path& to, const FileAttributes& attributes) {
-    UniqueFd source = try_open(from, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-    if (!source.valid()) fail("read", from, errno);
+    Fd source = try_open(from, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    if (!source) fail("read", from, errno);
     struct stat info {};
     if (::fstat(source.get(), &info) != 0) fail("read", from, errno);
     if (!S_ISREG(info.st_mode)) fail("read", from, "it is not a regular file");
@@ -376,7 +361,7 @@ void RootDir::copy(const fs::path& from, const fs::path& to, const FileAttribute
 
 bool RootDir::remove(const fs::path& path) {
     Parent where = try_parent(path, "remove");
-    if (!where.dir.valid()) {
+    if (!where.dir) {
         if (missing(errno)) return false;
         fail("remove", path, errno);
     }
@@ -390,7 +375,7 @@ bool RootDir::remove(const fs::path& path) {
 
 std::size_t RootDir::remove_all(const fs::path& path) {
     Parent where = try_parent(path, "remove");
-    if (!where.dir.valid()) {
+    if (!where.dir) {
         if (missing(errno)) return 0;
         fail("remove", path, errno);
     }
@@ -400,15 +385,15 @@ std::size_t RootDir::remove_all(const fs::path& path) {
     if (errno != EISDIR && errno != EPERM) fail("remove", path, errno);
     int sub = openat2_fd(dir, where.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, one_name);
     if (sub < 0) fail("remove", path, errno);
-    UniqueFd owned(sub);
+    Fd owned(sub);
     std::size_t removed = clear_entries(sub, shown(path));
     if (::unlinkat(dir, where.name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) fail("remove", path, errno);
     return removed + 1;
 }
 
 void RootDir::clear_directory(const fs::path& path) {
-    UniqueFd dir = try_open(path, O_RDONLY | O_DIRECTORY);
-    if (!dir.valid()) fail("empty the directory", path, errno);
+    Fd dir = try_open(path, O_RDONLY | O_DIRECTORY);
+    if (!dir) fail("empty the directory", path, errno);
     clear_entries(dir.get(), shown(path));
 }
 
@@ -430,12 +415,12 @@ void RootDir::rename(const fs::path& from, const fs::path& to) {
     Parent source = parent(from, "move");
     Parent target = parent(to, "move", true);
     if (::renameat(source.dir.get(), source.name.c_str(), target.dir.get(), target.name.c_str()) != 0)
-        throw Error("Failed to move '{}' to '{}' in the image: {}", shown(from), shown(to), std::strerror(errno));
+        throw SysError(errno, "move '{}' to '{}' in the image", shown(from), shown(to));
 }
 
 std::optional<struct stat> RootDir::stat(const fs::path& path) const {
-    UniqueFd file = try_open(path, O_PATH);
-    if (!file.valid()) {
+    Fd file = try_open(path, O_PATH);
+    if (!file) {
         if (missing(errno) || errno == ELOOP) return std::nullopt; // ELOOP: a link cycle leads nowhere
         fail("look at", path, errno);
     }
@@ -446,8 +431,8 @@ std::optional<struct stat> RootDir::stat(const fs::path& path) const {
 
 std::optional<struct stat> RootDir::lstat(const fs::path& path) const {
     // O_PATH|O_NOFOLLOW opens a link itself.
-    UniqueFd file = try_open(path, O_PATH | O_NOFOLLOW);
-    if (!file.valid()) {
+    Fd file = try_open(path, O_PATH | O_NOFOLLOW);
+    if (!file) {
         if (missing(errno)) return std::nullopt;
         fail("look at", path, errno);
     }
@@ -467,8 +452,8 @@ bool RootDir::is_regular_file(const fs::path& path) const {
 }
 
 std::vector<std::string> RootDir::list(const fs::path& path) const {
-    UniqueFd dir = try_open(path, O_RDONLY | O_DIRECTORY);
-    if (!dir.valid()) {
+    Fd dir = try_open(path, O_RDONLY | O_DIRECTORY);
+    if (!dir) {
         if (missing(errno)) return {};
         fail("list", path, errno);
     }
@@ -476,8 +461,8 @@ std::vector<std::string> RootDir::list(const fs::path& path) const {
 }
 
 void RootDir::walk(const fs::path& path, const std::function<bool(const Entry& entry)>& visit) const {
-    UniqueFd dir = try_open(path, O_RDONLY | O_DIRECTORY);
-    if (!dir.valid()) fail("list", path, errno);
+    Fd dir = try_open(path, O_RDONLY | O_DIRECTORY);
+    if (!dir) fail("list", path, errno);
     std::string prefix = shown(path);
     walk_entries(dir.get(), prefix == "/" ? "" : prefix, visit);
 }
@@ -490,8 +475,8 @@ void RootDir::chmod(const fs::path& path, unsigned mode) {
     if (S_ISLNK(info->st_mode)) fail("set the mode of", path, "it is a link (links have no mode)");
     if (!S_ISREG(info->st_mode) && !S_ISDIR(info->st_mode))
         fail("set the mode of", path, "it is not a file or a directory");
-    UniqueFd file = try_open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (!file.valid()) fail("set the mode of", path, errno);
+    Fd file = try_open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (!file) fail("set the mode of", path, errno);
     struct stat opened {};
     if (::fstat(file.get(), &opened) != 0) fail("set the mode of", path, errno);
     if (opened.st_dev != info->st_dev || opened.st_ino != info->st_ino)
@@ -500,8 +485,8 @@ void RootDir::chmod(const fs::path& path, unsigned mode) {
 }
 
 void RootDir::chown(const fs::path& path, uid_t uid, gid_t gid) {
-    UniqueFd file = try_open(path, O_PATH | O_NOFOLLOW);
-    if (!file.valid()) fail("set the owner of", path, errno);
+    Fd file = try_open(path, O_PATH | O_NOFOLLOW);
+    if (!file) fail("set the owner of", path, errno);
     if (::fchownat(file.get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
         fail("set the owner of", path, errno);
 }
@@ -530,14 +515,14 @@ std::string RootDir::resolve(const fs::path& path, bool follow_last) const {
             fs::path split(prefix);
             std::string name = split.filename().string();
             if (name != "..") {
-                UniqueFd dir = try_open(split.parent_path(), O_PATH | O_DIRECTORY);
-                if (!dir.valid()) continue;
+                Fd dir = try_open(split.parent_path(), O_PATH | O_DIRECTORY);
+                if (!dir) continue;
                 std::string base = path_of(dir.get());
                 return (base == "/" ? "" : base) + "/" + name;
             }
         }
-        UniqueFd found = try_open(prefix, flags);
-        if (!found.valid()) continue;
+        Fd found = try_open(prefix, flags);
+        if (!found) continue;
         std::string base = path_of(found.get());
         for (std::size_t i = keep; i < parts.size(); ++i) base += (base == "/" ? "" : "/") + parts[i];
         return base;

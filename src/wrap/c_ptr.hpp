@@ -1,23 +1,13 @@
 #pragma once
-// One deleter template for every C library object: `CPtr<Pool, pool_free>` owns a Pool and frees it
-// with pool_free. Ownership leaves a function as such a unique_ptr.
+// The C-library owner template (include/imgbuild/core/c_ptr.hpp) under wrap's names, so wrap's aliases
+// and their users write `wrap::CPtr<…>` and `wrap::File`.
 
-#include <cstdio>
-#include <memory>
+#include "imgbuild/core/c_ptr.hpp"
 
 namespace imgbuild::wrap {
 
-template <auto Free>
-struct Deleter {
-    template <class T>
-    void operator()(T* pointer) const noexcept {
-        if (pointer) Free(pointer);
-    }
-};
-
-template <class T, auto Free>
-using CPtr = std::unique_ptr<T, Deleter<Free>>;
-
-using File = CPtr<FILE, std::fclose>;
+using imgbuild::CPtr;
+using imgbuild::Deleter;
+using File = CFile;
 
 } // namespace imgbuild::wrap

@@ -18,13 +18,13 @@ enum class ExitCode : int { ok = 0, failed = 1, usage = 2 };
 
 class Error : public std::exception {
 public:
-    explicit Error(std::string message) : m_message(std::move(message)) {}
+    explicit Error(std::string message) : m_message(std::move(message)), m_what(m_message) {}
     template <class... Args>
     explicit Error(fmt::format_string<Args...> format, Args&&... args)
-        : m_message(fmt::format(format, std::forward<Args>(args)...)) {}
+        : Error(fmt::format(format, std::forward<Args>(args)...)) {}
 
     // "message", then one "  while …" line per context, innermost first.
-    const char* what() const noexcept override;
+    const char* what() const noexcept override { return m_what.c_str(); }
     const std::string& message() const { return m_message; }
     const std::vector<std::string>& context() const { return m_context; }
 
@@ -39,7 +39,28 @@ public:
 private:
     std::string m_message;
     std::vector<std::string> m_context;
-    mutable std::string m_what;
+    std::string m_what; // built as context is added: what() only reads it
+};
+
+// errno's words (strerror): the one place an errno becomes text.
+std::string errno_text(int errnum);
+
+// A failed system call, errno formatted once: "Failed to <what>: <strerror(errnum)>". ErrorType is the
+// stage's error (CommitError, InstallError, …) so callers catch what they caught before:
+// `throw SysError<CommitError>(errno, "open '{}'", path.string())`.
+template <class ErrorType = Error>
+class SysError : public ErrorType {
+public:
+    template <class... Args>
+    SysError(int errnum, fmt::format_string<Args...> what, Args&&... args)
+        : ErrorType(std::string(
+              fmt::format("Failed to {}: {}", fmt::format(what, std::forward<Args>(args)...), errno_text(errnum)))),
+          m_errnum(errnum) {}
+
+    int errnum() const noexcept { return m_errnum; }
+
+private:
+    int m_errnum;
 };
 
 // Bad command-line usage: exit code 2.

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "imgbuild/core/fd.hpp"
+
 namespace imgbuild {
 
 namespace interrupt {
@@ -36,7 +38,7 @@ public:
     AtomicFile& operator=(const AtomicFile&) = delete;
 
     void write(std::string_view data);
-    int fd() const { return m_fd; }
+    int fd() const { return m_fd.get(); }
     const std::filesystem::path& temp_path() const { return m_temp; }
     const std::filesystem::path& path() const { return m_path; }
     void commit();
@@ -44,7 +46,7 @@ public:
 private:
     std::filesystem::path m_path;
     std::filesystem::path m_temp;
-    int m_fd = -1;
+    Fd m_fd;
     bool m_committed = false;
     std::unique_ptr<interrupt::OnInterrupt> m_on_interrupt;
 };
@@ -52,7 +54,7 @@ private:
 // Writes `contents` to `path` through an AtomicFile (parent directories are created).
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents, unsigned mode = 0644);
 
-// A file descriptor, closed when it goes out of scope (-1: none).
+// The old descriptor owner with a public `fd`, left only for src/image/ until it moves to Fd (fd.hpp).
 struct FileDescriptor {
     int fd = -1;
     FileDescriptor() = default;
@@ -95,7 +97,7 @@ public:
     FileLock& operator=(const FileLock&) = delete;
 
 private:
-    int m_fd = -1;
+    Fd m_fd; // closing it releases the lock
 };
 
 // $XDG_CACHE_HOME/imgbuild, else ~/.cache/imgbuild (root's too), else /var/cache/imgbuild.

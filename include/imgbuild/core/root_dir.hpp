@@ -15,30 +15,9 @@
 #include <string_view>
 #include <vector>
 
+#include "imgbuild/core/fd.hpp"
+
 namespace imgbuild {
-
-// An open descriptor owned by one scope at a time (movable, unlike FileDescriptor), closed at its end.
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) : m_fd(fd) {}
-    ~UniqueFd();
-    UniqueFd(UniqueFd&& other) noexcept : m_fd(other.release()) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept;
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-
-    int get() const { return m_fd; }
-    bool valid() const { return m_fd >= 0; }
-    int release() {
-        int fd = m_fd;
-        m_fd = -1;
-        return fd;
-    }
-
-private:
-    int m_fd = -1;
-};
 
 // What a file written into the tree gets: its mode (not reduced by the umask) and, when set, its
 // owner. `sync`: fsync the file before it is renamed into place, and its directory after.
@@ -69,8 +48,8 @@ public:
     // Opens `path` resolved inside the root (links followed, the last one too unless `flags` has
     // O_NOFOLLOW). Throws Error "Failed to open '/p' in the image: …"; try_open returns an invalid
     // descriptor with errno set instead.
-    UniqueFd open(const std::filesystem::path& path, int flags, mode_t mode = 0) const;
-    UniqueFd try_open(const std::filesystem::path& path, int flags, mode_t mode = 0) const;
+    Fd open(const std::filesystem::path& path, int flags, mode_t mode = 0) const;
+    Fd try_open(const std::filesystem::path& path, int flags, mode_t mode = 0) const;
 
     // The whole regular file (links followed inside the root). try_read: nullopt when it does not
     // exist (or a component on its way is missing or not a directory).
@@ -92,7 +71,7 @@ public:
 
     // mkdir -p inside the root, one component at a time (links on the way followed inside the root);
     // new directories get `mode`. Returns the last directory, opened O_PATH.
-    UniqueFd create_directories(const std::filesystem::path& path, unsigned mode = 0755);
+    Fd create_directories(const std::filesystem::path& path, unsigned mode = 0755);
     // A new directory `path` (its parent must exist); false when something is already there.
     bool create_directory(const std::filesystem::path& path, unsigned mode = 0755);
 
@@ -145,7 +124,7 @@ public:
 private:
     // The directory holding `path`'s last component (resolved inside the root), and that component.
     struct Parent {
-        UniqueFd dir;
+        Fd dir;
         std::string name;
     };
     Parent parent(const std::filesystem::path& path, const char* verb, bool create);
@@ -157,7 +136,7 @@ private:
 
     std::filesystem::path m_path;
     std::filesystem::path m_real; // m_path as the kernel names it (/proc/self/fd), to map descriptors back
-    UniqueFd m_fd;
+    Fd m_fd;
 };
 
 } // namespace imgbuild

@@ -301,7 +301,7 @@ TEST_F(RootDirTest, WalkListsLinksWithoutFollowingThem) {
 // directory it opened, wherever that moved.
 TEST_F(RootDirTest, ADirectorySwappedForALinkBetweenTwoCalls) {
     RootDir root(root_path());
-    UniqueFd opened = root.create_directories("d");
+    Fd opened = root.create_directories("d");
     root.write("d/one", "1\n");
     fs::rename(root_path() / "d", root_path() / "d.moved");
     fs::create_symlink(sentinel(), root_path() / "d");
