@@ -96,7 +96,7 @@ std::string sign_bytes(const SigningKey& key, std::string_view data) {
 
 void sign_commit(OstreeRepo* repo, const std::string& checksum, const SigningKey& key) {
     GVariant* commit = nullptr;
-    wrap::gcall("load the commit to sign", [&](GError** error) {
+    wrap::gcall("load the commit to sign", [&](auto error) {
         return ostree_repo_load_variant(repo, OSTREE_OBJECT_TYPE_COMMIT, checksum.c_str(), &commit, error);
     });
     wrap::GVariantPtr owned(commit);
@@ -105,7 +105,7 @@ void sign_commit(OstreeRepo* repo, const std::string& checksum, const SigningKey
 
     // Keep what the detached metadata already holds (other signatures), add ours once.
     GVariant* existing = nullptr;
-    wrap::gcall("read the commit's detached metadata", [&](GError** error) {
+    wrap::gcall("read the commit's detached metadata", [&](auto error) {
         return ostree_repo_read_commit_detached_metadata(repo, checksum.c_str(), &existing, nullptr, error);
     });
     wrap::GVariantPtr old(existing);
@@ -126,7 +126,7 @@ void sign_commit(OstreeRepo* repo, const std::string& checksum, const SigningKey
                                 g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, signature.data(), signature.size(), 1));
     g_variant_dict_insert_value(&dict, "ostree.sign.ed25519", g_variant_builder_end(&signatures));
     auto metadata = wrap::take(g_variant_dict_end(&dict));
-    wrap::gcall("write the commit's signature", [&](GError** error) {
+    wrap::gcall("write the commit's signature", [&](auto error) {
         return ostree_repo_write_commit_detached_metadata(repo, checksum.c_str(), metadata.get(), nullptr, error);
     });
 }

@@ -41,6 +41,7 @@ namespace {
 namespace fs = std::filesystem;
 using wrap::GBytesPtr;
 using wrap::gcall;
+using wrap::gcall_ptr;
 using wrap::GObjectPtr;
 using wrap::GVariantPtr;
 
@@ -64,8 +65,7 @@ GVariantPtr xattrs_of(const fs::path& path) {
             if (errno == ENOTSUP)
                 size = 0;
             else
-                throw CommitError("Failed to list the extended attributes of '{}': {}", path.string(),
-                                  std::strerror(errno));
+                throw SysError<CommitError>(errno, "list the extended attributes of '{}'", path.string());
         }
         names.resize(static_cast<std::size_t>(size));
         if (size == 0) break;
@@ -74,9 +74,7 @@ GVariantPtr xattrs_of(const fs::path& path) {
             names.resize(static_cast<std::size_t>(got));
             break;
         }
-        if (errno != ERANGE)
-            throw CommitError("Failed to list the extended attributes of '{}': {}", path.string(),
-                              std::strerror(errno));
+        if (errno != ERANGE) throw SysError<CommitError>(errno, "list the extended attributes of '{}'", path.string());
     }
     std::vector<std::string> sorted;
     for (std::size_t at = 0; at < names.size();) {
@@ -92,8 +90,7 @@ GVariantPtr xattrs_of(const fs::path& path) {
         for (;;) {
             ssize_t size = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
             if (size < 0)
-                throw CommitError("Failed to read the extended attribute {} of '{}': {}", name, path.string(),
-                                  std::strerror(errno));
+                throw SysError<CommitError>(errno, "read the extended attribute {} of '{}'", name, path.string());
             value.resize(static_cast<std::size_t>(size));
             ssize_t got = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
             if (got >= 0) {
@@ -101,8 +98,7 @@ GVariantPtr xattrs_of(const fs::path& path) {
                 break;
             }
             if (errno != ERANGE)
-                throw CommitError("Failed to read the extended attribute {} of '{}': {}", name, path.string(),
-                                  std::strerror(errno));
+                throw SysError<CommitError>(errno, "read the extended attribute {} of '{}'", name, path.string());
         }
         g_variant_builder_add(&builder, "(@ay@ay)", g_variant_new_bytestring(name.c_str()),
                               g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, value.data(), value.size(), 1));
@@ -151,7 +147,7 @@ std::string object_content_checksum(int dfd, const fs::path& repo_path, const st
     std::string relative = object_path(checksum);
     struct stat info {};
     if (::fstatat(dfd, relative.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
-        reason = errno == ENOENT ? "it is missing" : std::strerror(errno);
+        reason = errno == ENOENT ? "it is missing" : errno_text(errno);
         return "";
     }
     fs::path full = repo_path / relative;
@@ -166,13 +162,13 @@ std::string object_content_checksum(int dfd, const fs::path& repo_path, const st
             target.resize(static_cast<std::size_t>(n));
             return content_checksum(info, xattrs_of(full).get(), target, -1, full);
         }
-        FileDescriptor file(::openat(dfd, relative.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-        if (file.fd < 0 || ::fstat(file.fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-            reason = file.fd < 0 ? std::strerror(errno) : "it is not a regular file";
+        Fd file(::openat(dfd, relative.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+        if (!file || ::fstat(file.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+            reason = !file ? errno_text(errno) : "it is not a regular file";
             return "";
         }
         bytes = static_cast<std::uint64_t>(info.st_size);
-        return content_checksum(info, xattrs_of(full).get(), "", file.fd, full);
+        return content_checksum(info, xattrs_of(full).get(), "", file.get(), full);
     } catch (const Error& e) {
         reason = e.what();
         return "";
@@ -222,7 +218,7 @@ struct Counters {
 // is removed (with a warning), so the caller writes it again from the node's file.
 bool have_intact(OstreeRepo* repo, const Node& node, Counters& counters) {
     gboolean have = FALSE;
-    gcall("look up an object", [&](GError** error) {
+    gcall("look up an object", [&](auto error) {
         return ostree_repo_has_object(repo, OSTREE_OBJECT_TYPE_FILE, node.checksum.c_str(), &have, nullptr, error);
     });
     if (!have) return false;
@@ -243,66 +239,59 @@ bool have_intact(OstreeRepo* repo, const Node& node, Counters& counters) {
     return false;
 }
 
-// The content checksum of a file, and its object written (or adopted) when the repository lacks it.
-void write_content(OstreeRepo* repo, Node& node, bool adopt, Counters& counters) {
-    if (S_ISLNK(node.info.st_mode)) {
-        node.checksum = content_checksum(node.info, node.xattrs.get(), node.target, -1, node.path);
-        if (have_intact(repo, node, counters)) {
-            if (adopt) link_object(repo, node);
-            return;
-        }
-        ++counters.written;
-        if (adopt && adopt_file(repo, node)) return;
-        GError* error = nullptr;
-        wrap::GCharPtr written(ostree_repo_write_symlink(repo, node.checksum.c_str(), node.info.st_uid,
-                                                         node.info.st_gid, node.xattrs.get(), node.target.c_str(),
-                                                         nullptr, &error));
-        if (!written) {
-            std::string message = error->message;
-            g_error_free(error);
-            throw CommitError("Failed to write the symlink '{}': {}", node.path.string(), message);
-        }
-        return;
-    }
-
-    FileDescriptor file(::open(node.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    int fd = file.fd;
-    if (fd < 0) throw CommitError("Failed to open '{}': {}", node.path.string(), std::strerror(errno));
-    node.checksum = content_checksum(node.info, node.xattrs.get(), "", fd, node.path);
+// Whether `node` (its checksum known) still has to be written: not when the repository has it intact
+// (then, adopting, the file becomes a hardlink of the object) or when the file itself was adopted as
+// the object.
+bool needs_writing(OstreeRepo* repo, const Node& node, bool adopt, Counters& counters) {
     if (have_intact(repo, node, counters)) {
         if (adopt) link_object(repo, node);
-        return;
+        return false;
     }
     ++counters.written;
-    if (adopt && adopt_file(repo, node)) return;
-    if (::lseek(fd, 0, SEEK_SET) != 0)
-        throw CommitError("Failed to read '{}' again: {}", node.path.string(), std::strerror(errno));
-    GError* error = nullptr;
-    GObjectPtr<OstreeContentWriter> writer(
-        ostree_repo_write_regfile(repo, node.checksum.c_str(), node.info.st_uid, node.info.st_gid, node.info.st_mode,
-                                  static_cast<guint64>(node.info.st_size), node.xattrs.get(), &error));
-    if (!writer) {
-        std::string message = error->message;
-        g_error_free(error);
-        throw CommitError("Failed to write '{}' into the repository: {}", node.path.string(), message);
-    }
+    return !(adopt && adopt_file(repo, node));
+}
+
+// Streams the open file `fd` into the repository as `node`'s object.
+void write_regular_file(OstreeRepo* repo, const Node& node, int fd) {
+    if (::lseek(fd, 0, SEEK_SET) != 0) throw SysError<CommitError>(errno, "read '{}' again", node.path.string());
+    std::string what = fmt::format("write '{}' into the repository", node.path.string());
+    GObjectPtr<OstreeContentWriter> writer(gcall_ptr<CommitError>(what, [&](auto error) {
+        return ostree_repo_write_regfile(repo, node.checksum.c_str(), node.info.st_uid, node.info.st_gid,
+                                         node.info.st_mode, static_cast<guint64>(node.info.st_size), node.xattrs.get(),
+                                         error);
+    }));
     std::vector<char> buffer(1 << 17);
     for (;;) {
         ssize_t got = ::read(fd, buffer.data(), buffer.size());
         if (got < 0 && errno == EINTR) continue;
-        if (got < 0) throw CommitError("Failed to read '{}': {}", node.path.string(), std::strerror(errno));
+        if (got < 0) throw SysError<CommitError>(errno, "read '{}'", node.path.string());
         if (got == 0) break;
-        gcall(fmt::format("write '{}' into the repository", node.path.string()), [&](GError** e) {
+        gcall(what, [&](auto error) {
             return g_output_stream_write_all(G_OUTPUT_STREAM(writer.get()), buffer.data(), static_cast<gsize>(got),
-                                             nullptr, nullptr, e);
+                                             nullptr, nullptr, error);
         });
     }
-    wrap::GCharPtr written(ostree_content_writer_finish(writer.get(), nullptr, &error));
-    if (!written) {
-        std::string message = error->message;
-        g_error_free(error);
-        throw CommitError("Failed to write '{}' into the repository: {}", node.path.string(), message);
+    wrap::GCharPtr written(gcall_ptr<CommitError>(
+        what, [&](auto error) { return ostree_content_writer_finish(writer.get(), nullptr, error); }));
+}
+
+// The content checksum of a file or a symlink, and its object written (or adopted) when the
+// repository lacks it.
+void write_content(OstreeRepo* repo, Node& node, bool adopt, Counters& counters) {
+    if (S_ISLNK(node.info.st_mode)) {
+        node.checksum = content_checksum(node.info, node.xattrs.get(), node.target, -1, node.path);
+        if (!needs_writing(repo, node, adopt, counters)) return;
+        wrap::GCharPtr written(
+            gcall_ptr<CommitError>(fmt::format("write the symlink '{}'", node.path.string()), [&](auto error) {
+                return ostree_repo_write_symlink(repo, node.checksum.c_str(), node.info.st_uid, node.info.st_gid,
+                                                 node.xattrs.get(), node.target.c_str(), nullptr, error);
+            }));
+        return;
     }
+    Fd file(::open(node.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!file) throw SysError<CommitError>(errno, "open '{}'", node.path.string());
+    node.checksum = content_checksum(node.info, node.xattrs.get(), "", file.get(), node.path);
+    if (needs_writing(repo, node, adopt, counters)) write_regular_file(repo, node, file.get());
 }
 
 std::vector<Node> collect(const fs::path& root) {
@@ -329,7 +318,7 @@ std::vector<Node> collect(const fs::path& root) {
             node.name = std::move(name);
             node.parent = dir;
             if (::lstat(node.path.c_str(), &node.info) != 0)
-                throw CommitError("Failed to stat '{}': {}", node.path.string(), std::strerror(errno));
+                throw SysError<CommitError>(errno, "stat '{}'", node.path.string());
             auto mode = node.info.st_mode;
             if (!S_ISDIR(mode) && !S_ISREG(mode) && !S_ISLNK(mode))
                 throw CommitError("Failed to commit '{}': ostree holds only files, directories and symlinks",
@@ -428,27 +417,26 @@ GVariantPtr read_metadata(OstreeRepo* repo, const std::string& checksum, OstreeO
                           const GVariantType* type, const std::string& path, ObjectCheck& check) {
     ++check.objects;
     std::string relative = object_path(checksum, kind);
-    FileDescriptor file(
-        ::openat(ostree_repo_get_dfd(repo), relative.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    Fd file(::openat(ostree_repo_get_dfd(repo), relative.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     struct stat info {};
     std::string reason;
-    if (file.fd < 0 && errno == ENOENT) {
+    if (!file && errno == ENOENT) {
         // Not among the objects: written in the open transaction (ostree's staging directory, where
         // only ostree reads it), or missing.
         GVariant* staged = nullptr;
         if (ostree_repo_load_variant_if_exists(repo, type_id, checksum.c_str(), &staged, nullptr) && staged)
             return GVariantPtr(staged);
         reason = "it is missing";
-    } else if (file.fd < 0)
-        reason = std::strerror(errno);
-    else if (::fstat(file.fd, &info) != 0 || !S_ISREG(info.st_mode))
+    } else if (!file)
+        reason = errno_text(errno);
+    else if (::fstat(file.get(), &info) != 0 || !S_ISREG(info.st_mode))
         reason = "it is not a regular file";
     std::string bytes;
     if (reason.empty()) {
         bytes.resize(static_cast<std::size_t>(info.st_size));
         std::size_t done = 0;
         while (done < bytes.size()) {
-            ssize_t n = ::read(file.fd, bytes.data() + done, bytes.size() - done);
+            ssize_t n = ::read(file.get(), bytes.data() + done, bytes.size() - done);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) break;
             done += static_cast<std::size_t>(n);
@@ -555,7 +543,7 @@ std::string content_checksum(const struct stat& info, GVariant* xattrs, const st
         for (;;) {
             ssize_t got = ::read(fd, buffer.data(), buffer.size());
             if (got < 0 && errno == EINTR) continue;
-            if (got < 0) throw CommitError("Failed to read '{}': {}", path.string(), std::strerror(errno));
+            if (got < 0) throw SysError<CommitError>(errno, "read '{}'", path.string());
             if (got == 0) break;
             hasher.update(buffer.data(), static_cast<std::size_t>(got));
         }
@@ -620,7 +608,7 @@ GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned pa
     for (std::size_t i = 0; i < nodes.size(); ++i) {
         Node& node = nodes[i];
         if (!S_ISDIR(node.info.st_mode)) {
-            gcall(fmt::format("add '{}' to the tree", node.path.string()), [&](GError** error) {
+            gcall(fmt::format("add '{}' to the tree", node.path.string()), [&](auto error) {
                 return ostree_mutable_tree_replace_file(trees[node.parent].get(), node.name.c_str(),
                                                         node.checksum.c_str(), error);
             });
@@ -633,7 +621,7 @@ GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned pa
         auto [it, added] = dirmeta.emplace(key, "");
         if (added) {
             guchar* raw = nullptr;
-            gcall("write directory metadata", [&](GError** error) {
+            gcall("write directory metadata", [&](auto error) {
                 return ostree_repo_write_metadata(repo, OSTREE_OBJECT_TYPE_DIR_META, nullptr, meta.get(), &raw, nullptr,
                                                   error);
             });
@@ -641,7 +629,7 @@ GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned pa
         }
         if (i > 0) {
             OstreeMutableTree* child = nullptr;
-            gcall(fmt::format("add '{}' to the tree", node.path.string()), [&](GError** error) {
+            gcall(fmt::format("add '{}' to the tree", node.path.string()), [&](auto error) {
                 return ostree_mutable_tree_ensure_dir(trees[node.parent].get(), node.name.c_str(), &child, error);
             });
             trees[i].reset(child);
@@ -650,7 +638,7 @@ GObjectPtr<GFile> write_tree(OstreeRepo* repo, const fs::path& root, unsigned pa
     }
     GFile* tree_root = nullptr;
     gcall("write the tree",
-          [&](GError** error) { return ostree_repo_write_mtree(repo, trees[0].get(), &tree_root, nullptr, error); });
+          [&](auto error) { return ostree_repo_write_mtree(repo, trees[0].get(), &tree_root, nullptr, error); });
     GObjectPtr<GFile> written(tree_root);
 
     // ostree skipped the dirtree and dirmeta objects the repository had: those must be intact too.

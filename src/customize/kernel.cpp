@@ -60,7 +60,7 @@ KernelConfig parse_kernel_config(std::istream& stream) {
 
 KernelConfig read_kernel_config(const fs::path& path) {
     std::ifstream stream(path);
-    if (!stream) throw Error("Failed to read the kernel config '{}': {}", path.string(), std::strerror(errno));
+    if (!stream) throw SysError(errno, "read the kernel config '{}'", path.string());
     return parse_kernel_config(stream);
 }
 
@@ -71,7 +71,7 @@ std::vector<ConfigRequirement> read_config_fragment(const fs::path& path) {
     std::ifstream stream(path);
     if (!stream)
         throw RecipeError(
-            {{Location{file, 0, 0}, fmt::format("cannot read the kernel config fragment: {}", std::strerror(errno))}});
+            {{Location{file, 0, 0}, fmt::format("cannot read the kernel config fragment: {}", errno_text(errno))}});
     static const std::regex requirement(R"(\s*(CONFIG_[A-Za-z0-9_]+)=([ym])\s*)");
     int number = 0;
     for (std::string line; std::getline(stream, line);) {

@@ -34,7 +34,7 @@
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/root_dir.hpp"
 #include "imgbuild/install/sandbox.hpp"
-#include "wrap/c_ptr.hpp"
+#include "wrap/rpm.hpp"
 
 namespace imgbuild::install {
 namespace {
@@ -43,15 +43,19 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view installed_marker = "IMGBUILD-INSTALLED\t";
 
-using Transaction = wrap::CPtr<rpmts_s, rpmtsFree>;
-using Keyring = wrap::CPtr<rpmKeyring_s, rpmKeyringFree>;
-using Pubkey = wrap::CPtr<rpmPubkey_s, rpmPubkeyFree>;
+using wrap::RpmDbIterator;
+using wrap::RpmFd;
+using wrap::RpmHeader;
+using wrap::RpmKeyring;
+using wrap::RpmPubkey;
+using wrap::RpmString;
+using wrap::RpmTs;
 
 const fs::path helper_path = "/run/imgbuild/imgbuild";
 const fs::path packages_mount = "/run/imgbuild/packages";
 
 struct CallbackState {
-    std::map<std::string, FD_t> open;
+    std::map<std::string, RpmFd> open; // the packages librpm reads now, by path
     std::vector<std::string> failures;
 };
 
@@ -74,20 +78,14 @@ void* notify(const void* header, const rpmCallbackType what, const rpm_loff_t am
     const char* path = static_cast<const char*>(key);
     switch (what) {
     case RPMCALLBACK_INST_OPEN_FILE: {
-        FD_t fd = Fopen(path, "r.ufdio");
-        if (!fd || Ferror(fd)) {
+        RpmFd fd = wrap::open_rpm_fd(path);
+        if (!fd) {
             state->failures.push_back(fmt::format("cannot open {}", path));
             return nullptr;
         }
-        state->open[path] = fd;
-        return fd;
+        return (state->open[path] = std::move(fd)).get();
     }
-    case RPMCALLBACK_INST_CLOSE_FILE:
-        if (auto it = state->open.find(path); it != state->open.end()) {
-            Fclose(it->second);
-            state->open.erase(it);
-        }
-        return nullptr;
+    case RPMCALLBACK_INST_CLOSE_FILE: state->open.erase(path); return nullptr;
     case RPMCALLBACK_SCRIPT_ERROR: {
         const char* name =
             header ? headerGetString(const_cast<Header>(static_cast<const headerToken_s*>(header)), RPMTAG_NAME) : "?";
@@ -107,20 +105,6 @@ void* notify(const void* header, const rpmCallbackType what, const rpm_loff_t am
     }
 }
 
-std::vector<std::string> problems(rpmts ts) {
-    std::vector<std::string> result;
-    rpmps ps = rpmtsProblems(ts);
-    rpmpsi iterator = rpmpsInitIterator(ps);
-    while (rpmpsiNext(iterator) != nullptr) {
-        char* text = rpmProblemString(rpmpsGetProblem(iterator));
-        result.emplace_back(text);
-        free(text);
-    }
-    rpmpsFreeIterator(iterator);
-    rpmpsFree(ps);
-    return result;
-}
-
 // Reads every armored public key block of `path` into the keyring.
 bool add_keys(rpmKeyring keyring, const fs::path& path, std::string& error) {
     std::string reason;
@@ -135,20 +119,20 @@ bool add_keys(rpmKeyring keyring, const fs::path& path, std::string& error) {
         std::size_t stop = text->find(end, at);
         if (stop == std::string::npos) break;
         std::string block = text->substr(at, stop + end.size() - at);
-        uint8_t* packet = nullptr;
+        uint8_t* raw_packet = nullptr;
         size_t length = 0;
-        if (pgpParsePkts(block.c_str(), &packet, &length) != PGPARMOR_PUBKEY) continue;
-        Pubkey key(rpmPubkeyNew(packet, length));
-        free(packet);
+        bool parsed = pgpParsePkts(block.c_str(), &raw_packet, &length) == PGPARMOR_PUBKEY;
+        CPtr<uint8_t, std::free> packet(raw_packet);
+        if (!parsed) continue;
+        RpmPubkey key(rpmPubkeyNew(packet.get(), length));
         if (key && rpmKeyringAddKey(keyring, key.get()) >= 0) ++added;
         // Subkeys sign too.
         int count = 0;
-        rpmPubkey* subkeys = key ? rpmGetSubkeys(key.get(), &count) : nullptr;
+        CPtr<rpmPubkey, std::free> subkeys(key ? rpmGetSubkeys(key.get(), &count) : nullptr);
         for (int i = 0; i < count; ++i) {
-            rpmKeyringAddKey(keyring, subkeys[i]);
-            rpmPubkeyFree(subkeys[i]);
+            RpmPubkey subkey(subkeys.get()[i]);
+            rpmKeyringAddKey(keyring, subkey.get());
         }
-        free(subkeys);
     }
     if (added == 0) error = fmt::format("'{}' holds no armored OpenPGP public key", path.string());
     return added > 0;
@@ -185,9 +169,9 @@ int rpm_transaction_main(const std::vector<std::string>& args) {
     rpmPushMacro(nullptr, "_dbpath", nullptr, dbpath.c_str(), RMIL_CMDLINE);
     if (nodocs) rpmPushMacro(nullptr, "_excludedocs", nullptr, "1", RMIL_CMDLINE);
 
-    Transaction ts(rpmtsCreate());
+    RpmTs ts(rpmtsCreate());
     rpmtsSetRootDir(ts.get(), root.c_str());
-    Keyring keyring(rpmKeyringNew());
+    RpmKeyring keyring(rpmKeyringNew());
     for (const auto& key : keys) {
         std::string error;
         if (!add_keys(keyring.get(), key, error)) {
@@ -200,33 +184,33 @@ int rpm_transaction_main(const std::vector<std::string>& args) {
 
     std::vector<std::string> refused;
     for (const auto& path : packages) {
-        FD_t fd = Fopen(path.c_str(), "r.ufdio");
-        if (!fd || Ferror(fd)) {
+        RpmFd fd = wrap::open_rpm_fd(path.c_str());
+        if (!fd) {
             std::fprintf(stderr, "error: cannot open %s\n", path.c_str());
             return 1;
         }
-        Header header = nullptr;
-        rpmRC rc = rpmReadPackageFile(ts.get(), fd, path.c_str(), &header);
-        Fclose(fd);
+        Header raw_header = nullptr;
+        rpmRC rc = rpmReadPackageFile(ts.get(), fd.get(), path.c_str(), &raw_header);
+        RpmHeader header(raw_header);
+        fd.reset();
         bool trusted = rc == RPMRC_OK || (!require_signatures && (rc == RPMRC_NOKEY || rc == RPMRC_NOTTRUSTED));
         if (!header || !trusted) {
-            const char* name = header ? headerGetString(header, RPMTAG_NAME) : fs::path(path).filename().c_str();
+            const char* name = header ? headerGetString(header.get(), RPMTAG_NAME) : fs::path(path).filename().c_str();
             refused.push_back(fmt::format("package {} {}", name,
                                           rc == RPMRC_NOKEY        ? "is not signed by a key of the recipe's repos"
                                           : rc == RPMRC_NOTTRUSTED ? "is signed by a key that is not trusted"
                                                                    : "has a bad signature or digest"));
-            if (header) headerFree(header);
             continue;
         }
-        rpmtsAddInstallElement(ts.get(), header, strdup(path.c_str()), 0, nullptr);
-        headerFree(header);
+        rpmtsAddInstallElement(ts.get(), header.get(), strdup(path.c_str()), 0, nullptr);
     }
     if (!refused.empty()) {
         std::fprintf(stderr, "error: %s\n", fmt::format("{}", fmt::join(refused, "\nerror: ")).c_str());
         return 1;
     }
-    if (rpmtsCheck(ts.get()) != 0 || !problems(ts.get()).empty()) {
-        for (const auto& problem : problems(ts.get())) std::fprintf(stderr, "error: %s\n", problem.c_str());
+    if (rpmtsCheck(ts.get()) != 0 || !wrap::problem_strings(ts.get()).empty()) {
+        for (const auto& problem : wrap::problem_strings(ts.get()))
+            std::fprintf(stderr, "error: %s\n", problem.c_str());
         return 1;
     }
     rpmtsOrder(ts.get());
@@ -236,21 +220,21 @@ int rpm_transaction_main(const std::vector<std::string>& args) {
     std::fflush(stdout);
     int result = rpmtsRun(ts.get(), nullptr, RPMPROB_FILTER_NONE);
     if (result != 0 || !state.failures.empty()) {
-        for (const auto& problem : problems(ts.get())) std::fprintf(stderr, "error: %s\n", problem.c_str());
+        for (const auto& problem : wrap::problem_strings(ts.get()))
+            std::fprintf(stderr, "error: %s\n", problem.c_str());
         for (const auto& failure : state.failures) std::fprintf(stderr, "error: %s\n", failure.c_str());
         if (result < 0) std::fprintf(stderr, "error: the rpm transaction failed\n");
         return 1;
     }
 
     // What the database now lists, for the caller to compare with the lock.
-    rpmdbMatchIterator mi = rpmtsInitIterator(ts.get(), RPMDBI_PACKAGES, nullptr, 0);
-    while (Header header = rpmdbNextIterator(mi)) {
-        char* evr = headerGetAsString(header, RPMTAG_EVR);
+    RpmDbIterator packages_in_db(rpmtsInitIterator(ts.get(), RPMDBI_PACKAGES, nullptr, 0));
+    while (Header header = rpmdbNextIterator(packages_in_db.get())) { // borrowed: the iterator owns it
+        RpmString evr(headerGetAsString(header, RPMTAG_EVR));
         std::printf("%.*s%s\t%s\t%s\n", static_cast<int>(installed_marker.size()), installed_marker.data(),
-                    headerGetString(header, RPMTAG_NAME), evr, headerGetString(header, RPMTAG_ARCH));
-        free(evr);
+                    headerGetString(header, RPMTAG_NAME), evr.get(), headerGetString(header, RPMTAG_ARCH));
     }
-    rpmdbFreeIterator(mi);
+    packages_in_db.reset();
     rpmtsCloseDB(ts.get());
     std::fflush(stdout);
     return 0;

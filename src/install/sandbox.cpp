@@ -111,11 +111,11 @@ std::vector<std::string> sandbox_command(const Sandbox& sandbox, const std::vect
 ProcessResult run_sandboxed(const Sandbox& sandbox, const std::vector<std::string>& argv,
                             std::function<void(std::string_view)> on_line) {
     UserNamespace user_namespace;
-    FileDescriptor filter = seccomp_program_fd();
-    FileDescriptor personality = personality_program_fd();
+    Fd filter = seccomp_program_fd();
+    Fd personality = personality_program_fd();
     ProcessOptions options;
-    options.argv = sandbox_command(sandbox, argv, {filter.fd, personality.fd});
-    options.pass_fds = {filter.fd, personality.fd};
+    options.argv = sandbox_command(sandbox, argv, {filter.get(), personality.get()});
+    options.pass_fds = {filter.get(), personality.get()};
     options.user_namespace = user_namespace.fd();
     options.on_line = std::move(on_line);
     log::trace("sandbox: {}", fmt::join(options.argv, " "));

@@ -65,8 +65,7 @@ void add_rule(const FilterContext& filter, uint32_t action, std::string_view nam
     int result = seccomp_rule_add_array(filter.get(), action, number, static_cast<unsigned>(conditions.size()),
                                         conditions.size() ? conditions.begin() : nullptr);
     if (result < 0)
-        throw InstallError("Failed to build the sandbox's seccomp filter: cannot add a rule for {}: {}", name,
-                           std::strerror(-result));
+        throw SysError<InstallError>(-result, "build the sandbox's seccomp filter: cannot add a rule for {}", name);
 }
 
 scmp_arg_cmp argument(unsigned index, scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0) {
@@ -85,7 +84,7 @@ std::string build_program() {
     // Calls through another ABI (i386's int 0x80, x32) would bypass rules made for the native numbers:
     // the process is killed instead.
     if (int result = seccomp_attr_set(filter.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS); result < 0)
-        throw InstallError("Failed to build the sandbox's seccomp filter: {}", std::strerror(-result));
+        throw SysError<InstallError>(-result, "build the sandbox's seccomp filter");
 
     for (const auto& call : denied_calls()) {
         if (call.name == "clone" || call.name == "unshare" || call.name == "clone3" || call.name == "personality" ||
@@ -116,18 +115,16 @@ std::string build_program() {
     add_rule(filter, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket",
              {argument(0, SCMP_CMP_GT, static_cast<scmp_datum_t>(last_allowed))});
 
-    FileDescriptor memfd{::memfd_create("imgbuild-seccomp", MFD_CLOEXEC)};
-    if (memfd.fd < 0)
-        throw InstallError("Failed to build the sandbox's seccomp filter: memfd_create: {}", std::strerror(errno));
-    if (int result = seccomp_export_bpf(filter.get(), memfd.fd); result < 0)
-        throw InstallError("Failed to build the sandbox's seccomp filter: cannot export it: {}",
-                           std::strerror(-result));
+    Fd memfd{::memfd_create("imgbuild-seccomp", MFD_CLOEXEC)};
+    if (!memfd) throw SysError<InstallError>(errno, "build the sandbox's seccomp filter: memfd_create");
+    if (int result = seccomp_export_bpf(filter.get(), memfd.get()); result < 0)
+        throw SysError<InstallError>(-result, "build the sandbox's seccomp filter: cannot export it");
     std::string program;
-    if (::lseek(memfd.fd, 0, SEEK_SET) != 0)
-        throw InstallError("Failed to build the sandbox's seccomp filter: lseek: {}", std::strerror(errno));
+    if (::lseek(memfd.get(), 0, SEEK_SET) != 0)
+        throw SysError<InstallError>(errno, "build the sandbox's seccomp filter: lseek");
     char buffer[4096];
-    for (ssize_t n; (n = ::read(memfd.fd, buffer, sizeof buffer)) != 0;) {
-        if (n < 0) throw InstallError("Failed to build the sandbox's seccomp filter: read: {}", std::strerror(errno));
+    for (ssize_t n; (n = ::read(memfd.get(), buffer, sizeof buffer)) != 0;) {
+        if (n < 0) throw SysError<InstallError>(errno, "build the sandbox's seccomp filter: read");
         program.append(buffer, static_cast<std::size_t>(n));
     }
     return program;
@@ -170,20 +167,17 @@ std::string build_personality_program() {
     return std::string(reinterpret_cast<const char*>(code.data()), code.size() * sizeof(sock_filter));
 }
 
-FileDescriptor memfd_with(const char* name, const std::string& content) {
-    FileDescriptor memfd{::memfd_create(name, MFD_CLOEXEC)};
-    if (memfd.fd < 0)
-        throw InstallError("Failed to hand the sandbox its seccomp filter: memfd_create: {}", std::strerror(errno));
+Fd memfd_with(const char* name, const std::string& content) {
+    Fd memfd{::memfd_create(name, MFD_CLOEXEC)};
+    if (!memfd) throw SysError<InstallError>(errno, "hand the sandbox its seccomp filter: memfd_create");
     for (std::size_t written = 0; written < content.size();) {
-        ssize_t n = ::write(memfd.fd, content.data() + written, content.size() - written);
-        if (n < 0) throw InstallError("Failed to hand the sandbox its seccomp filter: write: {}", std::strerror(errno));
+        ssize_t n = ::write(memfd.get(), content.data() + written, content.size() - written);
+        if (n < 0) throw SysError<InstallError>(errno, "hand the sandbox its seccomp filter: write");
         written += static_cast<std::size_t>(n);
     }
-    if (::lseek(memfd.fd, 0, SEEK_SET) != 0)
-        throw InstallError("Failed to hand the sandbox its seccomp filter: lseek: {}", std::strerror(errno));
-    int fd = memfd.fd;
-    memfd.fd = -1;
-    return FileDescriptor{fd};
+    if (::lseek(memfd.get(), 0, SEEK_SET) != 0)
+        throw SysError<InstallError>(errno, "hand the sandbox its seccomp filter: lseek");
+    return memfd;
 }
 
 } // namespace
@@ -261,8 +255,8 @@ const std::string& personality_program() {
     return program;
 }
 
-FileDescriptor seccomp_program_fd() { return memfd_with("imgbuild-seccomp", seccomp_program()); }
+Fd seccomp_program_fd() { return memfd_with("imgbuild-seccomp", seccomp_program()); }
 
-FileDescriptor personality_program_fd() { return memfd_with("imgbuild-seccomp-personality", personality_program()); }
+Fd personality_program_fd() { return memfd_with("imgbuild-seccomp-personality", personality_program()); }
 
 } // namespace imgbuild::install

@@ -24,7 +24,7 @@ const std::string& seccomp_program();
 const std::string& personality_program();
 
 // A new memfd holding the program, read from its start (bwrap reads it to the end and closes it).
-FileDescriptor seccomp_program_fd();
-FileDescriptor personality_program_fd();
+Fd seccomp_program_fd();
+Fd personality_program_fd();
 
 } // namespace imgbuild::install

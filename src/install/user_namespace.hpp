@@ -18,10 +18,10 @@ public:
 
     // A descriptor of the namespace (/proc/PID/ns/user of the process that made it), O_CLOEXEC; the
     // namespace lives as long as this object (or a process in it).
-    int fd() const { return m_fd.fd; }
+    int fd() const { return m_fd.get(); }
 
 private:
-    FileDescriptor m_fd;
+    Fd m_fd;
 };
 
 } // namespace imgbuild::install

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/size.hpp"
 #include "limits.hpp"
@@ -70,7 +71,7 @@ std::optional<std::string> read_recipe_file(const std::filesystem::path& path, s
     // The kind first: opening a FIFO for reading would wait for a writer.
     struct stat status {};
     if (::stat(path.c_str(), &status) != 0) {
-        reason = std::strerror(errno);
+        reason = errno_text(errno);
         return std::nullopt;
     }
     if (!S_ISREG(status.st_mode)) {
@@ -82,12 +83,12 @@ std::optional<std::string> read_recipe_file(const std::filesystem::path& path, s
         return std::nullopt;
     }
     // O_NONBLOCK: should the path have become a FIFO since, open() does not wait for a writer.
-    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (file.fd < 0) {
-        reason = std::strerror(errno);
+    Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!file) {
+        reason = errno_text(errno);
         return std::nullopt;
     }
-    if (::fstat(file.fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    if (::fstat(file.get(), &status) != 0 || !S_ISREG(status.st_mode)) {
         reason = not_regular(status.st_mode);
         return std::nullopt;
     }
@@ -95,10 +96,10 @@ std::optional<std::string> read_recipe_file(const std::filesystem::path& path, s
     std::string text(limits::file_bytes + 1, '\0');
     std::size_t size = 0;
     while (size < text.size()) {
-        ssize_t n = ::read(file.fd, text.data() + size, text.size() - size);
+        ssize_t n = ::read(file.get(), text.data() + size, text.size() - size);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            reason = std::strerror(errno);
+            reason = errno_text(errno);
             return std::nullopt;
         }
         if (n == 0) break;

@@ -11,7 +11,7 @@
 
 namespace imgbuild::recipe {
 
-// The file's text, or nullopt with `reason` saying why it cannot be a recipe file (strerror's words, or
+// The file's text, or nullopt with `reason` saying why it cannot be a recipe file (errno_text's words, or
 // what kind of file it is, or how large).
 std::optional<std::string> read_recipe_file(const std::filesystem::path& path, std::string& reason);
 

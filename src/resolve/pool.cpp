@@ -56,13 +56,13 @@ std::optional<std::pair<std::string, nlohmann::json>> read_cached_solv(const fs:
         !record["extras"].is_object() || sha256_hex(record["extras"].dump()) != record["extras-sha256"])
         return std::nullopt;
     // Read as a regular file, not through a link put in its place.
-    FileDescriptor file(::open(solv.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    Fd file(::open(solv.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     struct stat info {};
-    if (file.fd < 0 || ::fstat(file.fd, &info) != 0 || !S_ISREG(info.st_mode)) return std::nullopt;
+    if (!file || ::fstat(file.get(), &info) != 0 || !S_ISREG(info.st_mode)) return std::nullopt;
     std::string bytes(static_cast<std::size_t>(info.st_size), '\0');
     std::size_t done = 0;
     while (done < bytes.size()) {
-        ssize_t n = ::read(file.fd, bytes.data() + done, bytes.size() - done);
+        ssize_t n = ::read(file.get(), bytes.data() + done, bytes.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return std::nullopt;
         done += static_cast<std::size_t>(n);

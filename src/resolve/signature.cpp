@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>
 
 #include "imgbuild/core/download.hpp"
+#include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "wrap/gpgme.hpp"
@@ -58,7 +59,7 @@ Verifier::Verifier(const std::filesystem::path& keyring) : m_state(std::make_uni
     if (!keys) throw FetchError("Failed to read the keyring '{}': {}", keyring.string(), reason);
 
     std::string home = (std::filesystem::temp_directory_path() / "imgbuild-gnupg-XXXXXX").string();
-    if (!mkdtemp(home.data())) throw Error("Failed to create a GnuPG home: {}", std::strerror(errno));
+    if (!mkdtemp(home.data())) throw SysError(errno, "create a GnuPG home");
     m_state->home = home;
     // The home is ours alone and removed afterwards: no agent, no lock files, no random seed, so no gpg
     // process still writing into it when gpgme returns (gpgme does not wait for gpg to exit).

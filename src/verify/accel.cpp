@@ -9,12 +9,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <gio/gio.h>
-#include <ostree.h>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "imgbuild/commit/commit.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/process.hpp"
@@ -29,27 +27,17 @@ using json = nlohmann::json;
 
 constexpr double probe_seconds = 15;
 
-// /usr/lib/modules/<version>/vmlinuz of the commit, copied out of the repository.
+// /usr/lib/modules/<version>/vmlinuz of the commit, copied out of the repository; false (and why, at
+// debug level) when it cannot be.
 bool extract_kernel(const fs::path& repo_path, const std::string& commit, const std::string& version,
                     const fs::path& dest) {
-    g_autoptr(GError) error = nullptr;
-    g_autoptr(GFile) repo_file = g_file_new_for_path(repo_path.c_str());
-    g_autoptr(OstreeRepo) repo = ostree_repo_new(repo_file);
-    if (!ostree_repo_open(repo, nullptr, &error)) return false;
-    g_autoptr(GFile) root = nullptr;
-    if (!ostree_repo_read_commit(repo, commit.c_str(), &root, nullptr, nullptr, &error)) return false;
-    std::string path = fmt::format("usr/lib/modules/{}/vmlinuz", version);
-    g_autoptr(GFile) kernel = g_file_resolve_relative_path(root, path.c_str());
-    g_autoptr(GFileInputStream) in = g_file_read(kernel, nullptr, &error);
-    if (!in) return false;
-    g_autoptr(GFile) out_file = g_file_new_for_path(dest.c_str());
-    g_autoptr(GFileOutputStream) out =
-        g_file_replace(out_file, nullptr, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, nullptr, &error);
-    if (!out) return false;
-    return g_output_stream_splice(G_OUTPUT_STREAM(out), G_INPUT_STREAM(in),
-                                  static_cast<GOutputStreamSpliceFlags>(G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
-                                                                        G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET),
-                                  nullptr, &error) >= 0;
+    try {
+        commit::copy_file_out(repo_path, commit, fmt::format("usr/lib/modules/{}/vmlinuz", version), dest);
+        return true;
+    } catch (const Error& e) {
+        log::debug("no kernel to probe KVM with: {}", e.what());
+        return false;
+    }
 }
 
 std::string host_key() {

@@ -88,26 +88,28 @@ Machine::Machine(MachineSpec spec) : m_spec(std::move(spec)) {
     if (!m_log) throw VerifyError("Failed to write the serial log '{}'", m_spec.console_log.string());
     m_log << "# " << fmt::format("{}", fmt::join(argv, " ")) << "\n";
 
-    int out[2], in[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0)
-        throw VerifyError("Failed to make pipes for QEMU: {}", std::strerror(errno));
+    Pipe out, in;
+    try {
+        out = make_pipe();
+        in = make_pipe();
+    } catch (const SysError<>& e) {
+        throw SysError<VerifyError>(e.errnum(), "make pipes for QEMU");
+    }
     std::vector<char*> args;
     for (auto& arg : argv) args.push_back(arg.data());
     args.push_back(nullptr);
     m_pid = ::fork();
-    if (m_pid < 0) throw VerifyError("Failed to start QEMU: {}", std::strerror(errno));
+    if (m_pid < 0) throw SysError<VerifyError>(errno, "start QEMU");
     if (m_pid == 0) {
-        ::dup2(in[0], STDIN_FILENO);
-        ::dup2(out[1], STDOUT_FILENO);
-        ::dup2(out[1], STDERR_FILENO);
+        ::dup2(in.read.get(), STDIN_FILENO);
+        ::dup2(out.write.get(), STDOUT_FILENO);
+        ::dup2(out.write.get(), STDERR_FILENO);
         ::execv(program.c_str(), args.data());
         ::_exit(127);
     }
-    ::close(in[0]);
-    ::close(out[1]);
-    m_in = in[1];
-    m_out = out[0];
-    ::fcntl(m_out, F_SETFL, ::fcntl(m_out, F_GETFL) | O_NONBLOCK);
+    m_in = std::move(in.write);
+    m_out = std::move(out.read);
+    ::fcntl(m_out.get(), F_SETFL, ::fcntl(m_out.get(), F_GETFL) | O_NONBLOCK);
     log::debug("started QEMU (pid {}): {}", m_pid, fmt::join(argv, " "));
 }
 
@@ -116,8 +118,6 @@ Machine::~Machine() {
         ::kill(m_pid, SIGKILL);
         ::waitpid(m_pid, &m_status, 0);
     }
-    if (m_in >= 0) ::close(m_in);
-    if (m_out >= 0) ::close(m_out);
 }
 
 void Machine::reap() {
@@ -131,15 +131,15 @@ bool Machine::running() {
 }
 
 void Machine::pump(int timeout_ms) {
-    if (m_out < 0) {
+    if (!m_out) {
         std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
         return;
     }
-    pollfd fd{m_out, POLLIN, 0};
+    pollfd fd{m_out.get(), POLLIN, 0};
     if (::poll(&fd, 1, timeout_ms) <= 0) return;
     char buffer[65536];
     for (;;) {
-        ssize_t n = ::read(m_out, buffer, sizeof buffer);
+        ssize_t n = ::read(m_out.get(), buffer, sizeof buffer);
         if (n > 0) {
             std::string_view chunk(buffer, static_cast<std::size_t>(n));
             m_log.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
@@ -151,10 +151,7 @@ void Machine::pump(int timeout_ms) {
             if (m_window.size() > window_limit) m_window.erase(0, m_window.size() - window_limit);
             continue;
         }
-        if (n == 0) { // QEMU closed its end: it exited
-            ::close(m_out);
-            m_out = -1;
-        }
+        if (n == 0) m_out.close(); // QEMU closed its end: it exited
         return;
     }
 }
@@ -168,7 +165,7 @@ int Machine::wait_console(const std::vector<std::string>& texts, Clock::time_poi
                 m_window.clear();
                 return static_cast<int>(i);
             }
-        if (m_out < 0 && !running()) return -1;
+        if (!m_out && !running()) return -1;
     }
     return -1;
 }
@@ -176,10 +173,10 @@ int Machine::wait_console(const std::vector<std::string>& texts, Clock::time_poi
 void Machine::send(std::string_view keys) {
     // Small writes: GRUB reads its serial port a byte at a time, and QEMU feeds it as it reads.
     while (!keys.empty()) {
-        auto n = ::write(m_in, keys.data(), std::min<std::size_t>(keys.size(), 16));
+        auto n = ::write(m_in.get(), keys.data(), std::min<std::size_t>(keys.size(), 16));
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw VerifyError("Failed to type into QEMU's serial console: {}", std::strerror(errno));
+            throw SysError<VerifyError>(errno, "type into QEMU's serial console");
         }
         keys.remove_prefix(static_cast<std::size_t>(n));
         pump(5);
@@ -192,8 +189,8 @@ void Machine::type(std::string_view keys) {
         // Wait for the echo (up to 400 ms), then for 40 ms of quiet.
         std::size_t before = m_tail_total;
         auto give_up = Clock::now() + std::chrono::milliseconds(400);
-        while (m_tail_total == before && Clock::now() < give_up && m_out >= 0) pump(20);
-        for (std::size_t seen = m_tail_total - 1; seen != m_tail_total && m_out >= 0;) {
+        while (m_tail_total == before && Clock::now() < give_up && m_out) pump(20);
+        for (std::size_t seen = m_tail_total - 1; seen != m_tail_total && m_out;) {
             seen = m_tail_total;
             pump(40);
         }
@@ -215,7 +212,7 @@ bool Machine::wait_channel(const std::string& line, Clock::time_point deadline) 
             bool ends = after < text.size() && (text[after] == '\n' || text[after] == '\r');
             if (starts && ends) return true;
         }
-        if (m_out < 0 && !running()) return false;
+        if (!m_out && !running()) return false;
     }
     return false;
 }

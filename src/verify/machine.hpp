@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "imgbuild/core/fd.hpp"
+
 namespace imgbuild::verify {
 
 using Clock = std::chrono::steady_clock;
@@ -66,8 +68,8 @@ private:
 
     MachineSpec m_spec;
     pid_t m_pid = -1;
-    int m_in = -1;
-    int m_out = -1;
+    Fd m_in;  // QEMU's stdin: the serial console's keyboard
+    Fd m_out; // QEMU's stdout and stderr: the serial console's screen
     int m_status = 0;
     std::ofstream m_log;
     std::string m_window;         // console text since the last match, escape sequences removed

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <ostree.h>
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -22,15 +23,48 @@ using GVariantPtr = CPtr<GVariant, g_variant_unref>;
 using GCharPtr = CPtr<char, g_free>;
 using GBytesPtr = CPtr<GBytes, g_bytes_unref>;
 
-// Calls `call(GError**)`; when it returns false, throws Error "Failed to <what>: <GError's message>".
-template <class Call>
+using GKeyFilePtr = CPtr<GKeyFile, g_key_file_unref>;
+using GHashTablePtr = CPtr<GHashTable, g_hash_table_unref>;
+using GFilePtr = GObjectPtr<GFile>;
+using GErrorPtr = CPtr<GError, g_error_free>;
+
+// Calls `call(error)` with a GError** (callers write `[&](auto error) { return ostree_…(…, error); }`);
+// when it returns false, throws ErrorType "Failed to <what>: <GError's message>". ErrorType is the
+// stage's error (`gcall<CommitError>(…)`), as with run_checked<ErrorType>.
+template <class ErrorType = Error, class Call>
 void gcall(std::string_view what, Call&& call) {
-    GError* error = nullptr;
-    if (!call(&error)) {
-        std::string message = error ? error->message : "unknown error";
-        if (error) g_error_free(error);
-        throw Error("Failed to {}: {}", what, message);
-    }
+    GError* raw = nullptr;
+    bool ok = call(&raw);
+    GErrorPtr error(raw);
+    if (!ok) throw ErrorType("Failed to {}: {}", what, error ? error->message : "unknown error");
+}
+
+// The same for a call that returns an owned pointer (null on failure): the pointer, never null.
+template <class ErrorType = Error, class Call>
+auto gcall_ptr(std::string_view what, Call&& call) {
+    GError* raw = nullptr;
+    auto* result = call(&raw);
+    GErrorPtr error(raw);
+    if (!result) throw ErrorType("Failed to {}: {}", what, error ? error->message : "unknown error");
+    return result;
+}
+
+// Pulls the commit `checksum` (depth 0: no parents) from the repository at `source` into `repo`
+// through a file:// URL: a build reaches the archive this way, a deployment its sysroot (from a bare
+// repository on the same filesystem ostree links the objects instead of copying them).
+template <class ErrorType = Error>
+void pull_local(OstreeRepo* repo, const std::filesystem::path& source, const std::string& checksum,
+                std::string_view what) {
+    GVariantBuilder builder;
+    g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
+    const char* refs[] = {checksum.c_str(), nullptr};
+    g_variant_builder_add(&builder, "{s@v}", "refs", g_variant_new_variant(g_variant_new_strv(refs, 1)));
+    g_variant_builder_add(&builder, "{s@v}", "depth", g_variant_new_variant(g_variant_new_int32(0)));
+    GVariantPtr options(g_variant_ref_sink(g_variant_builder_end(&builder)));
+    std::string url = "file://" + std::filesystem::absolute(source).lexically_normal().string();
+    gcall<ErrorType>(what, [&](GError** error) {
+        return ostree_repo_pull_with_options(repo, url.c_str(), options.get(), nullptr, nullptr, error);
+    });
 }
 
 // A floating GVariant taken over (g_variant_ref_sink), so its owner frees it.

@@ -60,8 +60,8 @@ std::string ours(const fs::path& path) {
     EXPECT_EQ(::lstat(path.c_str(), &info), 0);
     auto xattrs = read_xattrs(path);
     if (S_ISLNK(info.st_mode)) return content_checksum(info, xattrs.get(), fs::read_symlink(path), -1, path);
-    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    return content_checksum(info, xattrs.get(), "", file.fd, path);
+    Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    return content_checksum(info, xattrs.get(), "", file.get(), path);
 }
 
 std::string noise(std::size_t size) {
