@@ -1,5 +1,7 @@
 #include "imgbuild/core/error.hpp"
 
+#include <cerrno>
+
 #include <gtest/gtest.h>
 
 namespace imgbuild {
@@ -41,6 +43,36 @@ TEST(SortUnique, OrdersByPlaceAndDropsRepeats) {
     EXPECT_EQ(list[0].str(), "a.yaml:2:5: z");
     EXPECT_EQ(list[1].str(), "a.yaml:9:1: y");
     EXPECT_EQ(list[2].str(), "b.yaml:1:1: x");
+}
+
+class StageError : public Error {
+public:
+    using Error::Error;
+};
+
+TEST(SysError, FormatsErrnoOnceAfterWhatFailed) {
+    SysError error(ENOENT, "open '{}'", "/x");
+    EXPECT_STREQ(error.what(), "Failed to open '/x': No such file or directory");
+    EXPECT_EQ(error.errnum(), ENOENT);
+    EXPECT_EQ(errno_text(EACCES), "Permission denied");
+}
+
+TEST(SysError, IsTheCallersErrorType) {
+    try {
+        throw SysError<StageError>(EEXIST, "create '{}'", "/y");
+    } catch (const StageError& e) {
+        EXPECT_EQ(e.message(), "Failed to create '/y': File exists");
+        return;
+    }
+    FAIL() << "a SysError<StageError> is a StageError";
+}
+
+TEST(Error, WhatHasTheContextAddedSoFar) {
+    Error error("Failed to x");
+    EXPECT_STREQ(error.what(), "Failed to x");
+    error.add_context("while a");
+    error.add_context("while b");
+    EXPECT_STREQ(error.what(), "Failed to x\n  while a\n  while b");
 }
 
 } // namespace
