@@ -224,21 +224,7 @@ bool kept_without_docs(std::string_view path) {
 
 void unpack_deb(const fs::path& deb, const fs::path& root, const std::function<bool(std::string_view)>& keep) {
     fs::path base = fs::canonical(root); // libarchive refuses symlinks anywhere in the path it writes
-    wrap::ArchiveReader outer(archive_read_new());
-    archive_read_support_format_ar(outer.get());
-    wrap::archive_check(outer.get(), archive_read_open_filename(outer.get(), deb.c_str(), 1 << 16),
-                        fmt::format("open '{}'", deb.string()));
-    archive_entry* member = nullptr;
-    while (archive_read_next_header(outer.get(), &member) == ARCHIVE_OK) {
-        std::string_view name = archive_entry_pathname(member);
-        if (!name.starts_with("data.tar")) continue;
-
-        wrap::Nested nested{outer.get(), {}};
-        wrap::ArchiveReader data(archive_read_new());
-        archive_read_support_filter_all(data.get());
-        archive_read_support_format_tar(data.get());
-        wrap::archive_check(data.get(), archive_read_open(data.get(), &nested, nullptr, wrap::read_nested, nullptr),
-                            fmt::format("read the data of '{}'", deb.string()));
+    bool unpacked = wrap::read_deb_data(deb, wrap::DebData::tar, [&](archive* data, archive_entry*) {
         wrap::ArchiveWriter disk(archive_write_disk_new());
         archive_write_disk_set_options(disk.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
                                                        ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_FFLAGS |
@@ -246,7 +232,7 @@ void unpack_deb(const fs::path& deb, const fs::path& root, const std::function<b
                                                        ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_UNLINK);
         archive_entry* entry = nullptr;
         int result;
-        while ((result = archive_read_next_header(data.get(), &entry)) == ARCHIVE_OK) {
+        while ((result = archive_read_next_header(data, &entry)) == ARCHIVE_OK) {
             std::string path = merged_path(archive_entry_pathname(entry));
             if (path.empty() || !keep("/" + path)) continue;
             archive_entry_set_pathname(entry, (base / path).c_str());
@@ -260,21 +246,20 @@ void unpack_deb(const fs::path& deb, const fs::path& root, const std::function<b
                 const void* block;
                 size_t size;
                 la_int64_t offset;
-                while ((result = archive_read_data_block(data.get(), &block, &size, &offset)) == ARCHIVE_OK)
+                while ((result = archive_read_data_block(data, &block, &size, &offset)) == ARCHIVE_OK)
                     wrap::archive_check(disk.get(),
                                         static_cast<int>(archive_write_data_block(disk.get(), block, size, offset)),
                                         fmt::format("write '{}'", path));
-                wrap::archive_check(data.get(), result == ARCHIVE_EOF ? ARCHIVE_OK : result,
+                wrap::archive_check(data, result == ARCHIVE_EOF ? ARCHIVE_OK : result,
                                     fmt::format("read '{}' of '{}'", path, deb.string()));
             }
             wrap::archive_check(disk.get(), archive_write_finish_entry(disk.get()), fmt::format("finish '{}'", path));
         }
-        wrap::archive_check(data.get(), result == ARCHIVE_EOF ? ARCHIVE_OK : result,
+        wrap::archive_check(data, result == ARCHIVE_EOF ? ARCHIVE_OK : result,
                             fmt::format("read the data of '{}'", deb.string()));
         wrap::archive_check(disk.get(), archive_write_close(disk.get()), fmt::format("unpack '{}'", deb.string()));
-        return;
-    }
-    throw Error("Failed to unpack '{}': it is not a Debian package (no data.tar member)", deb.string());
+    });
+    if (!unpacked) throw Error("Failed to unpack '{}': it is not a Debian package (no data.tar member)", deb.string());
 }
 
 void install_debs(const resolve::Lock& lock, const std::vector<fs::path>& fetched, const fs::path& root,

@@ -78,11 +78,6 @@ la_ssize_t write_hashed(archive* writer, void* data, const void* buffer, size_t 
 
 // Writes the repacked package to `target` and returns its sha256.
 std::string repack(const fs::path& deb, const fs::path& target) {
-    wrap::ArchiveReader outer(archive_read_new());
-    archive_read_support_format_ar(outer.get());
-    wrap::archive_check(outer.get(), archive_read_open_filename(outer.get(), deb.c_str(), 1 << 16),
-                        fmt::format("open '{}'", deb.string()));
-
     // The decompressed data.tar goes to a scratch file first: an ar member's size comes before its bytes.
     fs::path scratch = target.string() + ".data-" + std::to_string(::getpid()) + "-" +
                        std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
@@ -96,35 +91,26 @@ std::string repack(const fs::path& deb, const fs::path& target) {
 
     std::vector<Member> members;
     la_int64_t data_size = 0, data_mtime = 0;
-    archive_entry* entry = nullptr;
-    while (archive_read_next_header(outer.get(), &entry) == ARCHIVE_OK) {
-        std::string name = archive_entry_pathname(entry);
-        if (!name.starts_with("data.tar")) {
-            members.push_back({name, read_member(outer.get()), archive_entry_mtime(entry)});
-            continue;
-        }
-        data_mtime = archive_entry_mtime(entry);
-        wrap::Nested nested{outer.get(), {}};
-        wrap::ArchiveReader data(archive_read_new());
-        archive_read_support_filter_all(data.get());
-        archive_read_support_format_raw(data.get());
-        wrap::archive_check(data.get(), archive_read_open(data.get(), &nested, nullptr, wrap::read_nested, nullptr),
-                            fmt::format("read the data of '{}'", deb.string()));
+    // The members before data.tar are kept in memory; the decompressed data.tar goes to the scratch file.
+    auto data = [&](archive* reader, archive_entry* member) {
+        data_mtime = archive_entry_mtime(member);
         archive_entry* raw = nullptr;
-        wrap::archive_check(data.get(), archive_read_next_header(data.get(), &raw),
+        wrap::archive_check(reader, archive_read_next_header(reader, &raw),
                             fmt::format("decompress the data of '{}'", deb.string()));
         wrap::File out(std::fopen(scratch.c_str(), "w"));
         if (!out) throw Error("Failed to create '{}': {}", scratch.string(), std::strerror(errno));
         char buffer[1 << 16];
         la_ssize_t n;
-        while ((n = archive_read_data(data.get(), buffer, sizeof buffer)) > 0) {
+        while ((n = archive_read_data(reader, buffer, sizeof buffer)) > 0) {
             if (std::fwrite(buffer, 1, static_cast<std::size_t>(n), out.get()) != static_cast<std::size_t>(n))
                 throw Error("Failed to write '{}': {}", scratch.string(), std::strerror(errno));
             data_size += n;
         }
-        wrap::archive_check(data.get(), static_cast<int>(n), fmt::format("decompress the data of '{}'", deb.string()));
-        break; // data.tar is the last member dpkg reads
-    }
+        wrap::archive_check(reader, static_cast<int>(n), fmt::format("decompress the data of '{}'", deb.string()));
+    };
+    wrap::read_deb_data(deb, wrap::DebData::raw, data, [&](archive* outer, archive_entry* member) {
+        members.push_back({archive_entry_pathname(member), read_member(outer), archive_entry_mtime(member)});
+    });
     if (members.size() < 2 || members[0].name != "debian-binary" || !members[1].name.starts_with("control.tar"))
         throw Error("Failed to repack '{}': it is not a Debian package (debian-binary, control.tar, data.tar)",
                     deb.string());

@@ -52,22 +52,9 @@ void read_payload(const fs::path& package, const PayloadVisitor& visit) {
         walk(reader.get(), package, visit);
         return;
     }
-    wrap::ArchiveReader outer(archive_read_new());
-    archive_read_support_format_ar(outer.get());
-    wrap::archive_check(outer.get(), archive_read_open_filename(outer.get(), package.c_str(), 1 << 16),
-                        fmt::format("open '{}'", package.string()));
-    archive_entry* member = nullptr;
-    while (archive_read_next_header(outer.get(), &member) == ARCHIVE_OK) {
-        if (!std::string_view(archive_entry_pathname(member)).starts_with("data.tar")) continue;
-        wrap::Nested nested{outer.get(), {}};
-        wrap::ArchiveReader data(archive_read_new());
-        archive_read_support_filter_all(data.get());
-        archive_read_support_format_tar(data.get());
-        wrap::archive_check(data.get(), archive_read_open(data.get(), &nested, nullptr, wrap::read_nested, nullptr),
-                            fmt::format("read the data of '{}'", package.string()));
-        walk(data.get(), package, visit);
+    if (wrap::read_deb_data(package, wrap::DebData::tar,
+                            [&](archive* data, archive_entry*) { walk(data, package, visit); }))
         return;
-    }
     throw Error("Failed to read '{}': it is neither an rpm nor a Debian package with a data.tar member",
                 package.string());
 }
