@@ -315,13 +315,7 @@ private:
             // systemd-sysctl accepts a leading '-' (ignore a failure to set it) and '/' as separator.
             std::string name = key.starts_with('-') ? key.substr(1) : key;
             std::replace(name.begin(), name.end(), '/', '.');
-            std::vector<std::string> parts;
-            for (std::size_t start = 0;;) {
-                auto dot = name.find('.', start);
-                parts.push_back(name.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-                if (dot == std::string::npos) break;
-                start = dot + 1;
-            }
+            std::vector<std::string> parts = dotted_parts(name);
             if (std::find(roots.begin(), roots.end(), parts.front()) == roots.end()) {
                 auto root_hint = closest_match(parts.front(), roots);
                 std::string hint =

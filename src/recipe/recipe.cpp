@@ -192,13 +192,7 @@ bool accepts_string_only(const nlohmann::json& schema, Node::Kind kind) {
 bool set_recipe_path(Node& root, const std::string& name, const std::string& value,
                      std::vector<Diagnostic>& diagnostics) {
     Location where{"--set " + name, 0, 0};
-    std::vector<std::string> segments;
-    for (std::size_t start = 0;;) {
-        auto dot = name.find('.', start);
-        segments.push_back(name.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-        if (dot == std::string::npos) break;
-        start = dot + 1;
-    }
+    std::vector<std::string> segments = dotted_parts(name);
     const nlohmann::json* schema = &schema_document();
     Node* node = &root;
     for (std::size_t i = 0; i < segments.size(); ++i) {

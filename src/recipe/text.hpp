@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -63,6 +64,19 @@ inline std::string shown(std::string_view text, std::size_t limit = 60) {
     }
     if (text.size() > limit) result += fmt::format("… ({} characters)", text.size());
     return result;
+}
+
+// The parts of a dotted name, empty ones kept: "net.core.somaxconn" → net, core, somaxconn; "a..b" → a, "", b.
+// A recipe path of --set and a sysctl key are both written this way.
+inline std::vector<std::string> dotted_parts(std::string_view name) {
+    std::vector<std::string> parts;
+    for (std::size_t start = 0;;) {
+        auto dot = name.find('.', start);
+        parts.emplace_back(name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    return parts;
 }
 
 } // namespace imgbuild::recipe
