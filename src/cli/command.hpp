@@ -59,8 +59,11 @@ public:
 
 struct CommandEntry {
     const char* name;
-    const char* summary;
+    const char* summary; // empty: hidden from --help, an internal helper imgbuild runs itself
     std::unique_ptr<Command> (*make)();
+    // Set instead of `make` for a helper that reads its own arguments (everything after its name): it runs
+    // before the command line is parsed, logging is set up or signals are caught.
+    int (*helper_main)(const std::vector<std::string>& args) = nullptr;
 };
 
 // Every command, in the order --help lists them.

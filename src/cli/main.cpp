@@ -9,7 +9,6 @@
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/interrupt.hpp"
 #include "imgbuild/core/log.hpp"
-#include "imgbuild/install/install.hpp"
 #include "imgbuild/version.hpp"
 
 namespace imgbuild::cli {
@@ -65,6 +64,7 @@ int run(int argc, char** argv) {
 
     std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> registered;
     for (const auto& entry : commands()) {
+        if (!entry.make) continue; // a helper with its own arguments (main below)
         CLI::App* sub = app.add_subcommand(entry.name, entry.summary);
         if (*entry.summary == '\0') sub->group(""); // hidden from --help
         auto command = entry.make();
@@ -115,9 +115,11 @@ int run(int argc, char** argv) {
 } // namespace imgbuild::cli
 
 int main(int argc, char** argv) {
-    // The rpm transaction runs as imgbuild itself inside the install sandbox; its arguments are the
-    // helper's, not the command line's (src/install/rpm.cpp).
-    if (argc > 1 && std::string_view(argv[1]) == "__rpm-transaction")
-        return imgbuild::install::rpm_transaction_main(std::vector<std::string>(argv + 2, argv + argc));
+    // A helper with arguments of its own is run as it is, before anything of the command line's.
+    if (argc > 1) {
+        for (const auto& entry : imgbuild::cli::commands())
+            if (entry.helper_main && std::string_view(argv[1]) == entry.name)
+                return entry.helper_main(std::vector<std::string>(argv + 2, argv + argc));
+    }
     return imgbuild::cli::run(argc, argv);
 }

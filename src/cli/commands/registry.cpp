@@ -1,6 +1,8 @@
-// The table of imgbuild's commands, in the order --help lists them; a command with no summary is hidden.
+// The table of imgbuild's commands, in the order --help lists them, and of the hidden helpers imgbuild
+// runs as itself (no summary): `internal-deploy` as a command, `__rpm-transaction` with its own arguments.
 
 #include "../command.hpp"
+#include "imgbuild/install/install.hpp"
 
 namespace imgbuild::cli {
 
@@ -37,6 +39,8 @@ const std::vector<CommandEntry>& commands() {
          make_kernel_check},
         // Hidden (no summary): the deploying half of `image`, run by it in a user namespace.
         {"internal-deploy", "", make_internal_deploy},
+        // Hidden: the rpm transaction, run by the install stage inside its sandbox (src/install/rpm.cpp).
+        {"__rpm-transaction", "", nullptr, install::rpm_transaction_main},
     };
     return table;
 }
