@@ -12,6 +12,7 @@
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/process.hpp"
 #include "support/command.hpp"
+#include "support/skip.hpp"
 #include "support/temp_dir.hpp"
 
 namespace imgbuild::test {
@@ -31,11 +32,6 @@ std::string cannot_boot() {
         return "the default_bundle fixture built nothing here (see its output)";
     return {};
 }
-
-#define SKIP_UNLESS_BOOTABLE()                                                                                         \
-    do {                                                                                                               \
-        if (auto why = cannot_boot(); !why.empty()) GTEST_SKIP() << "skipped: " << why;                                \
-    } while (false)
 
 const json* find_check(const json& boot, const std::string& name) {
     for (const auto& check : boot["checks"])
@@ -81,7 +77,7 @@ void expect_default_checks_passed(const json& report, const std::string& firmwar
 }
 
 TEST(Boot, DefaultImagePassesItsChecksUnderUefi) {
-    SKIP_UNLESS_BOOTABLE();
+    IMGBUILD_SKIP_IF(cannot_boot());
     TempDir logs;
     auto report = boot_test(bundle, {"--boot", "uefi"}, logs.path());
     expect_default_checks_passed(report, "uefi");
@@ -89,7 +85,7 @@ TEST(Boot, DefaultImagePassesItsChecksUnderUefi) {
 }
 
 TEST(Boot, DefaultImagePassesItsChecksUnderBios) {
-    SKIP_UNLESS_BOOTABLE();
+    IMGBUILD_SKIP_IF(cannot_boot());
     TempDir logs;
     auto report = boot_test(bundle, {"--boot", "bios"}, logs.path());
     expect_default_checks_passed(report, "bios");
@@ -101,7 +97,7 @@ TEST(Boot, DefaultImagePassesItsChecksUnderBios) {
 // repository on an extra disk (ostree admin upgrade from its file:// remote), boots build 2 with /etc
 // kept, then rolls back to build 1.
 TEST(Boot, UpgradeToTheNextBuildAndRollBack) {
-    SKIP_UNLESS_BOOTABLE();
+    IMGBUILD_SKIP_IF(cannot_boot());
     TempDir dir;
     fs::path out = dir.path() / "out";
     fs::path first = fs::canonical(bundle / "builds/latest");
@@ -156,7 +152,7 @@ TEST(Boot, UpgradeToTheNextBuildAndRollBack) {
 // a sysctl the kernel lacks is refused earlier, by the build): `imgbuild build --test` fails, names the
 // checks, records the result, and leaves builds/latest alone.
 TEST(Boot, BrokenImageFailsNamingItsChecks) {
-    SKIP_UNLESS_BOOTABLE();
+    IMGBUILD_SKIP_IF(cannot_boot());
     TempDir dir;
     dir.write("node-broken.service", "[Unit]\nDescription=A unit that fails\n[Service]\nType=oneshot\n"
                                      "ExecStart=/bin/false\n[Install]\nWantedBy=multi-user.target\n");

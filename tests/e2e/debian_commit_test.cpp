@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "imgbuild/core/files.hpp"
-#include "imgbuild/recipe/apt_sources.hpp"
 #include "support/command.hpp"
+#include "support/skip.hpp"
 #include "support/temp_dir.hpp"
 
 namespace imgbuild::test {
@@ -26,15 +26,8 @@ const fs::path source_dir = IMGBUILD_SOURCE_DIR;
 const fs::path e2e_cache = IMGBUILD_E2E_CACHE;
 const char* const ref = "imgbuild/debian11/x86_64/node";
 
-std::string skip_reason() {
-    if (::geteuid() != 0) return "skipped: building a root needs root";
-    if (!recipe::find_debian_archives(recipe::read_apt_sources("/etc/apt")).main)
-        return "skipped: the host's apt sources name no Debian archive";
-    return "";
-}
-
 TEST(DebianCommit, DefaultRecipeCommitsABootableTunedTree) {
-    if (auto reason = skip_reason(); !reason.empty()) GTEST_SKIP() << reason;
+    IMGBUILD_SKIP_IF(unless_root_and_mirror("building a root needs root"));
     TempDir dir;
     fs::path recipe = source_dir / "recipes/debian11-node.yaml";
     fs::path repo = dir.path() / "repo";
@@ -107,7 +100,7 @@ TEST(DebianCommit, DefaultRecipeCommitsABootableTunedTree) {
 // and the initramfs is reused (libexpat1 changes no path and nothing dracut copies). The initramfs
 // does not name the build's version (that would make it new with every build); os-release does.
 TEST(DebianCommit, AnUpgradedPackageUpgradesTheCachedSetAndReusesTheInitramfs) {
-    if (auto reason = skip_reason(); !reason.empty()) GTEST_SKIP() << reason;
+    IMGBUILD_SKIP_IF(unless_root_and_mirror("building a root needs root"));
     TempDir dir;
     // Another version of libexpat1 than the lock's, from the repositories' package lists.
     auto listed = run_command({"sh", "-c",
@@ -177,7 +170,7 @@ TEST(DebianCommit, AnUpgradedPackageUpgradesTheCachedSetAndReusesTheInitramfs) {
 }
 
 TEST(DebianCommit, UsersScriptsAndMinimisation) {
-    if (auto reason = skip_reason(); !reason.empty()) GTEST_SKIP() << reason;
+    IMGBUILD_SKIP_IF(unless_root_and_mirror("building a root needs root"));
     TempDir dir;
     dir.write("scripts/stamp.sh", "#!/bin/sh\nset -e\nid ops >/usr/share/ops-id\n");
     fs::permissions(dir.path() / "scripts/stamp.sh", fs::perms::owner_all, fs::perm_options::add);

@@ -9,9 +9,9 @@
 
 #include <gtest/gtest.h>
 
-#include "imgbuild/recipe/apt_sources.hpp"
 #include "imgbuild/resolve/lock.hpp"
 #include "support/command.hpp"
+#include "support/skip.hpp"
 #include "support/temp_dir.hpp"
 
 namespace imgbuild::test {
@@ -23,9 +23,7 @@ const fs::path source_dir = IMGBUILD_SOURCE_DIR;
 const fs::path e2e_cache = IMGBUILD_E2E_CACHE;
 
 TEST(DebianRootfs, DefaultRecipeInstallsTheNode) {
-    if (::geteuid() != 0) GTEST_SKIP() << "skipped: installing packages needs root";
-    if (!recipe::find_debian_archives(recipe::read_apt_sources("/etc/apt")).main)
-        GTEST_SKIP() << "skipped: the host's apt sources name no Debian archive";
+    IMGBUILD_SKIP_IF(unless_root_and_mirror("installing packages needs root"));
     TempDir dir;
     fs::path recipe = source_dir / "recipes/debian11-node.yaml";
     auto result = run_imgbuild({"--cache-dir", e2e_cache.string(), "rootfs", recipe.string(), "-o",
@@ -69,9 +67,7 @@ TEST(DebianRootfs, DefaultRecipeInstallsTheNode) {
 // A sysctl knob the image's kernel does not have is a recipe error at its line (exit 2), found by the
 // names in the kernel and its modules; the profile's knobs, an interface's and a merged name pass.
 TEST(DebianRootfs, ASysctlTheKernelLacksIsARecipeErrorAtItsLine) {
-    if (::geteuid() != 0) GTEST_SKIP() << "skipped: installing packages needs root";
-    if (!recipe::find_debian_archives(recipe::read_apt_sources("/etc/apt")).main)
-        GTEST_SKIP() << "skipped: the host's apt sources name no Debian archive";
+    IMGBUILD_SKIP_IF(unless_root_and_mirror("installing packages needs root"));
     TempDir dir;
     fs::path recipe =
         dir.write("typo.yaml", "include: [" + (source_dir / "recipes/debian11-node.yaml").string() +

@@ -18,16 +18,15 @@
 
 #include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/files.hpp"
-#include "support/command.hpp"
-#include "support/temp_dir.hpp"
+#include "support/fixture_recipe.hpp"
+#include "support/imgbuild_test.hpp"
+#include "support/skip.hpp"
 
 namespace imgbuild::test {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-const fs::path fixtures = IMGBUILD_FIXTURE_REPOS;
 
 enum class Damage { edit, edit_keeping_times, truncate, symlink };
 constexpr Damage all_damages[] = {Damage::edit, Damage::edit_keeping_times, Damage::truncate, Damage::symlink};
@@ -91,35 +90,29 @@ fs::path only_file(const fs::path& dir, const std::string& suffix) {
     return found.empty() ? fs::path() : found.front();
 }
 
-class CacheTest : public TempDirTest {
+class CacheTest : public ImgbuildTest {
 protected:
-    fs::path cache() const { return dir.path() / "cache"; }
+    CacheTest() : ImgbuildTest(fixed_date) {}
     fs::path scratch() const { return dir.path() / "elsewhere"; }
 
-    CommandResult imgbuild(std::vector<std::string> args) {
-        args.insert(args.begin(), {"--cache-dir", cache().string()});
-        return run_imgbuild(args, dir.path(), {{"SOURCE_DATE_EPOCH", "1700000000"}});
-    }
-    std::string deb_repo(const std::string& suite = "fixture") {
-        return "  - {name: fixture, type: deb, url: 'file://" + (fixtures / "deb").string() + "', suite: " + suite +
-               ", keyring: " + (fixtures / "keys/test.gpg").string() + "}\n";
-    }
     fs::path deb_recipe(const std::string& packages, const std::string& file = "deb.yaml") {
-        return dir.write(file, "name: fixture\nformat: deb\nrepos:\n" + deb_repo() + "packages: [" + packages + "]\n");
+        return dir.write(file, FixtureRecipe{.packages = packages}.text());
     }
     // A node recipe on the fixture kernel, as commit_test.cpp's.
     fs::path node_recipe(const std::string& packages = "base-files, app, scripted, linux-image-fixture",
                          const std::string& extra = "") {
-        return dir.write("fx.yaml", "name: fixture-node\nversion: \"1.{date}.{n}\"\nformat: deb\nrepos:\n" +
-                                        deb_repo() + "packages: [" + packages +
-                                        "]\n"
-                                        "kernel: {package: linux-image-fixture}\n"
-                                        "initramfs: {enabled: false}\n"
-                                        "sysctl: {net.ipv4.ip_forward: 1}\n"
-                                        "files:\n"
-                                        "  - {path: /etc/fixture/node.conf, content: \"role=node\\n\"}\n"
-                                        "ostree: {ref: fixture/x86_64/node}\n" +
-                                        extra);
+        return dir.write("fx.yaml", FixtureRecipe{.name = "fixture-node",
+                                                  .version = "1.{date}.{n}",
+                                                  .packages = packages,
+                                                  .rest = "kernel: {package: linux-image-fixture}\n"
+                                                          "initramfs: {enabled: false}\n"
+                                                          "sysctl: {net.ipv4.ip_forward: 1}\n"
+                                                          "files:\n"
+                                                          "  - {path: /etc/fixture/node.conf, content: "
+                                                          "\"role=node\\n\"}\n"
+                                                          "ostree: {ref: fixture/x86_64/node}\n" +
+                                                          extra}
+                                        .text());
     }
     CommandResult ostree(const fs::path& repo, std::vector<std::string> args) {
         args.insert(args.begin(), {"ostree", "--repo=" + repo.string()});
@@ -180,13 +173,14 @@ TEST_F(CacheTest, PackageListsIndexContentAndSolvFilesAreCheckedAndHealed) {
 
     // Another list's .solv under this list's name, with this one's record: a valid .solv of the wrong
     // packages.
-    ASSERT_EQ(imgbuild({"lock",
-                        dir.write("updates.yaml", "name: fixture\nformat: deb\nrepos:\n" + deb_repo("fixture-updates") +
-                                                      "packages: [libfoo]\n")
-                            .string(),
-                        "-o", "updates.json"})
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        imgbuild({"lock",
+                  dir.write("updates.yaml",
+                            FixtureRecipe{.repos = deb_fixture_repo("fixture-updates"), .packages = "libfoo"}.text())
+                      .string(),
+                  "-o", "updates.json"})
+            .exit_code,
+        0);
     fs::path ours = record.parent_path() / record.stem();
     for (const auto& entry : fs::directory_iterator(cache() / "solv"))
         if (entry.path().extension() == ".solv" && entry.path() != ours)
@@ -212,9 +206,7 @@ TEST_F(CacheTest, PackagesReplacedByALinkAreFetchedAgain) {
 
 class InstallingCacheTest : public CacheTest {
 protected:
-    void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "skipped: installing packages needs root";
-    }
+    void SetUp() override { IMGBUILD_SKIP_IF(unless_root("installing packages needs root")); }
 };
 
 // A repacked .deb (uncompressed data.tar) is used only while it is what was recorded when it was made.

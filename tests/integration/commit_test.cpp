@@ -11,15 +11,15 @@
 #include <gtest/gtest.h>
 
 #include "imgbuild/core/files.hpp"
-#include "support/command.hpp"
-#include "support/temp_dir.hpp"
+#include "support/fixture_recipe.hpp"
+#include "support/imgbuild_test.hpp"
+#include "support/skip.hpp"
 
 namespace imgbuild::test {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path fixtures = IMGBUILD_FIXTURE_REPOS;
 const char* const ref = "fixture/x86_64/node";
 
 // The bytes of a GVariant `ay` as `ostree show` prints it: [byte 0x01, 0x02, ...], or, when the
@@ -56,36 +56,30 @@ std::string gvariant_bytes(const std::string& text) {
     return bytes + '\0';
 }
 
-class CommitTest : public TempDirTest {
+class CommitTest : public ImgbuildTest {
 protected:
-    void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "skipped: building a root needs root";
-    }
+    CommitTest() : ImgbuildTest(fixed_date) {}
+    void SetUp() override { IMGBUILD_SKIP_IF(unless_root("building a root needs root")); }
 
     // A node recipe on the fixture kernel (no IPVS in its config), with tuning the kernel has.
     fs::path recipe(const std::string& extra_sysctl = "", const std::string& extra = "") {
-        return dir.write("fx.yaml", "name: fixture-node\nversion: \"1.{date}.{n}\"\nformat: deb\nrepos:\n"
-                                    "  - {name: fixture, type: deb, url: 'file://" +
-                                        (fixtures / "deb").string() +
-                                        "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string() +
-                                        "}\n"
-                                        "packages: [base-files, app, linux-image-fixture]\n"
-                                        "kernel: {package: linux-image-fixture}\n"
-                                        "initramfs: {enabled: false}\n"
-                                        "sysctl:\n"
-                                        "  net.ipv4.ip_forward: 1\n"
-                                        "  net.core.default_qdisc: fq\n"
-                                        "  net.ipv4.tcp_congestion_control: bbr\n" +
-                                        extra_sysctl +
-                                        "modules-load: [br_netfilter, sch_fq, tcp_bbr]\n"
-                                        "files:\n"
-                                        "  - {path: /etc/fixture/node.conf, content: \"role=node\\n\"}\n"
-                                        "ostree: {ref: fixture/x86_64/node}\n" +
-                                        extra);
-    }
-    CommandResult imgbuild(std::vector<std::string> args) {
-        args.insert(args.begin(), {"--cache-dir", (dir.path() / "cache").string()});
-        return run_imgbuild(args, dir.path(), {{"SOURCE_DATE_EPOCH", "1700000000"}});
+        return dir.write("fx.yaml", FixtureRecipe{.name = "fixture-node",
+                                                  .version = "1.{date}.{n}",
+                                                  .packages = "base-files, app, linux-image-fixture",
+                                                  .rest = "kernel: {package: linux-image-fixture}\n"
+                                                          "initramfs: {enabled: false}\n"
+                                                          "sysctl:\n"
+                                                          "  net.ipv4.ip_forward: 1\n"
+                                                          "  net.core.default_qdisc: fq\n"
+                                                          "  net.ipv4.tcp_congestion_control: bbr\n" +
+                                                          extra_sysctl +
+                                                          "modules-load: [br_netfilter, sch_fq, tcp_bbr]\n"
+                                                          "files:\n"
+                                                          "  - {path: /etc/fixture/node.conf, content: "
+                                                          "\"role=node\\n\"}\n"
+                                                          "ostree: {ref: fixture/x86_64/node}\n" +
+                                                          extra}
+                                        .text());
     }
     std::string commit(const std::string& repo = "repo", std::vector<std::string> extra = {}) {
         std::vector<std::string> args{"commit", "fx.yaml", "--repo", repo};
@@ -381,8 +375,7 @@ TEST_F(CommitTest, ANearLockUpgradesTheCachedSetToTheTreeAFreshInstallGives) {
     recipe();
     const std::string original = read_file(dir.path() / "fx.yaml");
     // The fixture-updates repository too, for libfoo 3.0.
-    const std::string updates = "  - {name: updates, type: deb, url: 'file://" + (fixtures / "deb").string() +
-                                "', suite: fixture-updates, keyring: " + (fixtures / "keys/test.gpg").string() + "}\n";
+    const std::string updates = deb_fixture_repo("fixture-updates", "updates");
     auto with = [&](const std::string& listed) {
         dir.write("fx.yaml",
                   std::regex_replace(original, std::regex("packages: \\[base-files, app, linux-image-fixture"),
@@ -392,7 +385,7 @@ TEST_F(CommitTest, ANearLockUpgradesTheCachedSetToTheTreeAFreshInstallGives) {
     auto commit_into = [&](const std::string& repo, const std::string& cache) {
         return run_imgbuild(
             {"--cache-dir", (dir.path() / cache).string(), "--set", "version=1", "commit", "fx.yaml", "--repo", repo},
-            dir.path(), {{"SOURCE_DATE_EPOCH", "1700000000"}});
+            dir.path(), fixed_date);
     };
     with("base-files, app, linux-image-fixture, 'libfoo = 2.0'");
     ASSERT_EQ(commit_into("repo", "cache").exit_code, 0);

@@ -13,8 +13,9 @@
 
 #include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/files.hpp"
-#include "support/command.hpp"
-#include "support/temp_dir.hpp"
+#include "support/fixture_recipe.hpp"
+#include "support/imgbuild_test.hpp"
+#include "support/skip.hpp"
 
 namespace imgbuild::test {
 namespace {
@@ -22,34 +23,26 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const fs::path fixtures = IMGBUILD_FIXTURE_REPOS;
-
-class ImageTest : public TempDirTest {
+class ImageTest : public ImgbuildTest {
 protected:
-    void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "skipped: building a root and deploying it need root";
-    }
+    ImageTest() : ImgbuildTest(fixed_date) {}
+    void SetUp() override { IMGBUILD_SKIP_IF(unless_root("building a root and deploying it need root")); }
 
     fs::path recipe(const std::string& extra = "") {
         return dir.write("fx.yaml",
-                         "name: fixture-node\nversion: \"1.{date}.{n}\"\nformat: deb\nrepos:\n"
-                         "  - {name: fixture, type: deb, url: 'file://" +
-                             (fixtures / "deb").string() +
-                             "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string() +
-                             "}\n"
-                             "packages: [base-files, app, linux-image-fixture]\n"
-                             "kernel: {package: linux-image-fixture, args: [quiet]}\n"
-                             "initramfs: {enabled: false}\n"
-                             "sysctl: {net.ipv4.ip_forward: 1}\n"
-                             "ostree:\n"
-                             "  ref: fixture/x86_64/node\n"
-                             "  remote: {name: updates, url: 'http://127.0.0.1:8080/repo'}\n"
-                             "image: {formats: [raw, qcow2], size: 256MiB, platform: [ecs], compress: zstd}\n" +
-                             extra);
-    }
-    CommandResult imgbuild(std::vector<std::string> args) {
-        args.insert(args.begin(), {"--cache-dir", (dir.path() / "cache").string()});
-        return run_imgbuild(args, dir.path(), {{"SOURCE_DATE_EPOCH", "1700000000"}});
+                         FixtureRecipe{.name = "fixture-node",
+                                       .version = "1.{date}.{n}",
+                                       .packages = "base-files, app, linux-image-fixture",
+                                       .rest = "kernel: {package: linux-image-fixture, args: [quiet]}\n"
+                                               "initramfs: {enabled: false}\n"
+                                               "sysctl: {net.ipv4.ip_forward: 1}\n"
+                                               "ostree:\n"
+                                               "  ref: fixture/x86_64/node\n"
+                                               "  remote: {name: updates, url: 'http://127.0.0.1:8080/repo'}\n"
+                                               "image: {formats: [raw, qcow2], size: 256MiB, platform: "
+                                               "[ecs], compress: zstd}\n" +
+                                               extra}
+                             .text());
     }
     json manifest(const fs::path& build) { return json::parse(read_file(build / "manifest.json")); }
     std::string run_ok(const std::vector<std::string>& argv) {

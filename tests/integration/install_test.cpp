@@ -20,9 +20,10 @@
 #include "imgbuild/install/install.hpp"
 #include "imgbuild/resolve/lock.hpp"
 #include "install/deb.hpp"
-#include "support/command.hpp"
+#include "support/fixture_recipe.hpp"
 #include "support/http_server.hpp"
-#include "support/temp_dir.hpp"
+#include "support/imgbuild_test.hpp"
+#include "support/skip.hpp"
 
 namespace imgbuild::test {
 namespace {
@@ -32,28 +33,21 @@ using json = nlohmann::json;
 
 const fs::path fixtures = IMGBUILD_FIXTURE_REPOS;
 
-class InstallTest : public TempDirTest {
+class InstallTest : public ImgbuildTest {
 protected:
-    void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "skipped: installing packages needs root";
-    }
+    void SetUp() override { IMGBUILD_SKIP_IF(unless_root("installing packages needs root")); }
 
     fs::path deb_recipe(const std::string& packages, const std::string& extra = "") {
-        return dir.write("deb.yaml",
-                         "name: fixture\nformat: deb\nrepos:\n  - {name: fixture, type: deb, url: 'file://" +
-                             (fixtures / "deb").string() + "', suite: fixture, keyring: " +
-                             (fixtures / "keys/test.gpg").string() + "}\npackages: [" + packages + "]\n" + extra);
+        return dir.write("deb.yaml", FixtureRecipe{.packages = packages, .rest = extra}.text());
     }
     fs::path rpm_recipe(const std::string& packages, const std::string& key = "test.asc") {
-        return dir.write("rpm.yaml", "name: fixture\nformat: rpm\nrepos:\n  - {name: fx, type: rpm-md, url: 'file://" +
-                                         (fixtures / "rpm").string() + "', gpgkey: " +
-                                         (fixtures / "keys" / key).string() + "}\npackages: [" + packages + "]\n");
+        return dir.write("rpm.yaml",
+                         FixtureRecipe{.format = "rpm", .repos = rpm_fixture_repo(key), .packages = packages}.text());
     }
     // These tests look at what the packages installed: rootfs stops there (--stage install).
     CommandResult imgbuild(std::vector<std::string> args) {
         if (args.front() == "rootfs") args.insert(args.end(), {"--stage", "install"});
-        args.insert(args.begin(), {"--cache-dir", (dir.path() / "cache").string()});
-        return run_imgbuild(args, dir.path());
+        return ImgbuildTest::imgbuild(std::move(args));
     }
     static std::string owner(const fs::path& path) {
         struct stat info {};
@@ -252,7 +246,7 @@ TEST_F(InstallTest, InterruptedFetchAndInstallComplete) {
     resolve::write_lock(lock, dir.path() / "slow.lock.json");
     fs::path final_name = dir.path() / "cache/packages" / (lock.packages[0].checksum.hex + "-app.rpm");
     fs::path part = fs::path(final_name.string() + ".part");
-    run_and_kill({"--cache-dir", (dir.path() / "cache").string(), "fetch", "slow.lock.json"}, dir.path(), [&] {
+    run_and_kill(with_cache({"fetch", "slow.lock.json"}), dir.path(), [&] {
         std::error_code ec;
         return fs::exists(part, ec) && fs::file_size(part, ec) > 0;
     });
@@ -266,12 +260,10 @@ TEST_F(InstallTest, InterruptedFetchAndInstallComplete) {
     // An install killed while dpkg runs: nothing under the final name; the next run starts over and completes.
     auto recipe = deb_recipe("app, scripted");
     ASSERT_EQ(imgbuild({"fetch", recipe.string()}).exit_code, 0);
-    run_and_kill(
-        {"--cache-dir", (dir.path() / "cache").string(), "rootfs", recipe.string(), "-o", "root", "--stage", "install"},
-        dir.path(), [&] {
-            std::error_code ec;
-            return fs::exists(dir.path() / "root.partial/usr/bin/dpkg", ec);
-        });
+    run_and_kill(with_cache({"rootfs", recipe.string(), "-o", "root", "--stage", "install"}), dir.path(), [&] {
+        std::error_code ec;
+        return fs::exists(dir.path() / "root.partial/usr/bin/dpkg", ec);
+    });
     EXPECT_FALSE(fs::exists(dir.path() / "root"));
     auto completed = imgbuild({"rootfs", recipe.string(), "-o", "root"});
     ASSERT_EQ(completed.exit_code, 0) << completed.err;

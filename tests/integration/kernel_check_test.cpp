@@ -3,29 +3,23 @@
 
 #include <gtest/gtest.h>
 
-#include "support/command.hpp"
-#include "support/temp_dir.hpp"
+#include "support/fixture_recipe.hpp"
+#include "support/imgbuild_test.hpp"
 
 namespace imgbuild::test {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path fixtures = IMGBUILD_FIXTURE_REPOS;
 const fs::path source_dir = IMGBUILD_SOURCE_DIR;
 
-class KernelCheckTest : public TempDirTest {
+class KernelCheckTest : public ImgbuildTest {
 protected:
-    CommandResult imgbuild(std::vector<std::string> args) {
-        args.insert(args.begin(), {"--cache-dir", (dir.path() / "cache").string()});
-        return run_imgbuild(args, dir.path());
-    }
     fs::path recipe(const std::string& tuning) {
-        return dir.write("fx.yaml", "name: fx\nformat: deb\nrepos:\n  - {name: fixture, type: deb, url: 'file://" +
-                                        (fixtures / "deb").string() +
-                                        "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string() +
-                                        "}\npackages: [linux-image-fixture]\nkernel: {package: linux-image-fixture}\n" +
-                                        tuning);
+        return dir.write("fx.yaml", FixtureRecipe{.name = "fx",
+                                                  .packages = "linux-image-fixture",
+                                                  .rest = "kernel: {package: linux-image-fixture}\n" + tuning}
+                                        .text());
     }
 };
 

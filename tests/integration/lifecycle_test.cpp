@@ -20,8 +20,9 @@
 
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/process.hpp"
-#include "support/command.hpp"
-#include "support/temp_dir.hpp"
+#include "support/fixture_recipe.hpp"
+#include "support/imgbuild_test.hpp"
+#include "support/skip.hpp"
 
 extern char** environ;
 
@@ -29,8 +30,6 @@ namespace imgbuild::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-const fs::path fixtures = IMGBUILD_FIXTURE_REPOS;
 
 // An imgbuild process in the background whose stderr is read line by line.
 class Background {
@@ -109,31 +108,21 @@ bool mounted_below(const fs::path& dir) {
     return false;
 }
 
-class LifecycleTest : public TempDirTest {
+class LifecycleTest : public ImgbuildTest {
 protected:
-    void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "skipped: building a root needs root";
-    }
+    LifecycleTest() : ImgbuildTest(fixed_date) {}
+    void SetUp() override { IMGBUILD_SKIP_IF(unless_root("building a root needs root")); }
     fs::path recipe(const std::string& extra = "") {
-        return dir.write("fx.yaml", "name: fixture-node\nversion: \"1.{date}.{n}\"\nformat: deb\nrepos:\n"
-                                    "  - {name: fixture, type: deb, url: 'file://" +
-                                        (fixtures / "deb").string() +
-                                        "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string() +
-                                        "}\n"
-                                        "packages: [base-files, app, linux-image-fixture]\n"
-                                        "kernel: {package: linux-image-fixture}\n"
-                                        "initramfs: {enabled: false}\n"
-                                        "sysctl: {net.ipv4.ip_forward: 1}\n"
-                                        "ostree: {ref: fixture/x86_64/node}\n"
-                                        "image: {formats: [raw], size: 256MiB, platform: [qemu]}\n" +
-                                        extra);
-    }
-    std::vector<std::string> args(std::vector<std::string> rest) {
-        rest.insert(rest.begin(), {"--cache-dir", (dir.path() / "cache").string()});
-        return rest;
-    }
-    CommandResult imgbuild(const std::vector<std::string>& rest) {
-        return run_imgbuild(args(rest), dir.path(), {{"SOURCE_DATE_EPOCH", "1700000000"}});
+        return dir.write("fx.yaml", FixtureRecipe{.name = "fixture-node",
+                                                  .version = "1.{date}.{n}",
+                                                  .packages = "base-files, app, linux-image-fixture",
+                                                  .rest = "kernel: {package: linux-image-fixture}\n"
+                                                          "initramfs: {enabled: false}\n"
+                                                          "sysctl: {net.ipv4.ip_forward: 1}\n"
+                                                          "ostree: {ref: fixture/x86_64/node}\n"
+                                                          "image: {formats: [raw], size: 256MiB, platform: [qemu]}\n" +
+                                                          extra}
+                                        .text());
     }
     // Entries of `sub` (relative to the test's directory) other than `except`.
     std::vector<std::string> entries(const std::string& sub, const std::set<std::string>& except = {}) {
@@ -166,7 +155,7 @@ TEST_F(LifecycleTest, ASecondBuildIntoTheSameBundleFailsAtOnceWithNoWait) {
 
 TEST_F(LifecycleTest, TwoBuildsIntoOneBundleTakeTurnsAndBothCommitsStay) {
     recipe();
-    Background first(args({"build", "fx.yaml", "-o", "out"}), dir.path());
+    Background first(with_cache({"build", "fx.yaml", "-o", "out"}), dir.path());
     ASSERT_TRUE(first.wait_for(std::regex("resolv|lock|fetch|install"))) << first.seen();
     // The same recipe with another sysctl value: different inputs, so a commit of its own.
     auto second = imgbuild({"build", "fx.yaml", "-o", "out", "--set", "sysctl.net.ipv4.ip_forward=0"});
@@ -185,7 +174,7 @@ TEST_F(LifecycleTest, TwoBuildsIntoOneBundleTakeTurnsAndBothCommitsStay) {
 
 TEST_F(LifecycleTest, SigtermRemovesWhatTheRunMadeSoFar) {
     recipe();
-    Background run(args({"-v", "build", "fx.yaml", "-o", "out"}), dir.path());
+    Background run(with_cache({"-v", "build", "fx.yaml", "-o", "out"}), dir.path());
     // Stopped while the root is being made: a work directory and its partial root exist.
     ASSERT_TRUE(run.wait_for(std::regex("installed [0-9]+ packages|dpkg"))) << run.seen();
     ASSERT_FALSE(entries("cache/work").empty()) << "the run has a work directory to remove";

@@ -11,9 +11,9 @@
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/recipe/recipe.hpp"
 #include "imgbuild/resolve/resolve.hpp"
-#include "support/command.hpp"
+#include "support/fixture_recipe.hpp"
 #include "support/http_server.hpp"
-#include "support/temp_dir.hpp"
+#include "support/imgbuild_test.hpp"
 
 namespace imgbuild::test {
 namespace {
@@ -30,22 +30,17 @@ std::string deb_repo(const std::string& name = "fixture", const std::string& sui
            ", components: [main], keyring: " + (fixtures / "keys" / keyring).string() + extra + "}\n";
 }
 
-std::string rpm_repo(const std::string& dir, const std::string& key = "test.asc", const std::string& extra = "") {
-    return "  - {name: fx, type: rpm-md, url: 'file://" + (fixtures / dir).string() +
-           "', gpgkey: " + (fixtures / "keys" / key).string() + extra + "}\n";
-}
-
-class ResolveTest : public TempDirTest {
+class ResolveTest : public ImgbuildTest {
 protected:
     fs::path recipe(const std::string& format, const std::string& repos, const std::string& rest,
                     const char* file = "r.yaml") {
-        return dir.write(file, "name: fixture\nformat: " + format + "\nrepos:\n" + repos + rest);
+        return dir.write(file, FixtureRecipe{.format = format, .repos = repos, .rest = rest}.text());
     }
 
     CommandResult lock(const fs::path& recipe_path, std::vector<std::string> extra = {}) {
-        std::vector<std::string> args{"--cache-dir", (dir.path() / "cache").string(), "lock", recipe_path.string()};
+        std::vector<std::string> args{"lock", recipe_path.string()};
         args.insert(args.end(), extra.begin(), extra.end());
-        return run_imgbuild(args, dir.path());
+        return imgbuild(args);
     }
 
     static json read_json(const fs::path& path) {
@@ -140,7 +135,8 @@ TEST_F(ResolveTest, HigherPriorityRepoWins) {
 
 TEST_F(ResolveTest, RpmMdInEveryCompressionWithRichAndFileDependencies) {
     for (const char* repo : {"rpm", "rpm-xz", "rpm-zstd"}) {
-        auto result = lock(recipe("rpm", rpm_repo(repo), "packages: [app, rich-user, file-dep-user]\n"));
+        auto result =
+            lock(recipe("rpm", rpm_fixture_repo("test.asc", repo), "packages: [app, rich-user, file-dep-user]\n"));
         ASSERT_EQ(result.exit_code, 0) << repo << ": " << result.err;
         auto lock_json = read_json(dir.path() / "r.lock.json");
         auto set = versions(lock_json);
@@ -210,7 +206,7 @@ TEST_F(ResolveTest, BadSignatureIsRefusedAndNothingIsWritten) {
         << result.err;
     EXPECT_FALSE(fs::exists(dir.path() / "r.lock.json"));
 
-    auto rpm = lock(recipe("rpm", rpm_repo("rpm", "other.asc"), "packages: [app]\n"));
+    auto rpm = lock(recipe("rpm", rpm_fixture_repo("other.asc"), "packages: [app]\n"));
     EXPECT_EQ(rpm.exit_code, 1);
     EXPECT_NE(rpm.err.find("Failed to verify repo 'fx' repomd.xml: no good signature"), std::string::npos) << rpm.err;
 }
@@ -411,20 +407,21 @@ TEST_F(ResolveTest, AnIndexOlderThanTheLastVerifiedIsARollback) {
 // rpm-md repositories say nothing about how long their metadata is good for: a repo's
 // metadata-expire (dnf's forms) bounds the age of repomd.xml's newest timestamp.
 TEST_F(ResolveTest, MetadataExpireBoundsTheAgeOfAnIndex) {
-    auto stale = lock(recipe("rpm", rpm_repo("rpm", "test.asc", ", metadata-expire: 7d"), "packages: [app]\n"));
+    auto stale = lock(recipe("rpm", rpm_fixture_repo("test.asc", "rpm", ", metadata-expire: 7d"), "packages: [app]\n"));
     EXPECT_EQ(stale.exit_code, 1);
     EXPECT_NE(stale.err.find("Failed to use repo 'fx' repomd.xml: it was made on 2023-11-14 22:13:20 UTC, longer ago "
                              "than the repo's metadata-expire (604800 seconds) allows"),
               std::string::npos)
         << stale.err;
-    auto allowed = lock(recipe("rpm", rpm_repo("rpm", "test.asc", ", metadata-expire: 7d, check-valid-until: false"),
-                               "packages: [app]\n"));
+    auto allowed =
+        lock(recipe("rpm", rpm_fixture_repo("test.asc", "rpm", ", metadata-expire: 7d, check-valid-until: false"),
+                    "packages: [app]\n"));
     EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
     // A Debian repo's Date, the same way; a long enough limit passes.
     auto debian = lock(recipe("deb", deb_repo("fixture", "fixture", ", metadata-expire: 36500d"), "packages: [app]\n"));
     EXPECT_EQ(debian.exit_code, 0) << debian.err;
 
-    auto bad = lock(recipe("rpm", rpm_repo("rpm", "test.asc", ", metadata-expire: 7w"), "packages: [app]\n"));
+    auto bad = lock(recipe("rpm", rpm_fixture_repo("test.asc", "rpm", ", metadata-expire: 7w"), "packages: [app]\n"));
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("r.yaml:4:"), std::string::npos) << bad.err;
 }

@@ -16,8 +16,9 @@
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/root_dir.hpp"
 #include "imgbuild/recipe/recipe.hpp"
-#include "support/command.hpp"
-#include "support/temp_dir.hpp"
+#include "support/fixture_recipe.hpp"
+#include "support/imgbuild_test.hpp"
+#include "support/skip.hpp"
 
 namespace imgbuild::test {
 namespace {
@@ -45,10 +46,11 @@ std::map<std::string, std::string> snapshot(const fs::path& top) {
     return entries;
 }
 
-class RootPaths : public TempDirTest {
+class RootPaths : public ImgbuildTest {
 protected:
+    RootPaths() : ImgbuildTest(fixed_date) {}
     void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "skipped: building a root needs root";
+        IMGBUILD_SKIP_IF(unless_root("building a root needs root"));
         // The sentinel is beside the fixtures: its path inside the image must survive the ostree
         // layout (which empties /tmp and /var and makes /home, /opt … links) and be a place files may
         // be written to (not /tmp, /run …), so the test can find what went through the links. A
@@ -90,15 +92,10 @@ protected:
         return up + sentinel.relative_path().string();
     }
     fs::path recipe(const std::string& extra) {
-        return dir.write("fx.yaml", "name: fixture-node\nformat: deb\nrepos:\n"
-                                    "  - {name: fixture, type: deb, url: 'file://" +
-                                        (fixtures / "deb").string() +
-                                        "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string() +
-                                        "}\npackages: [base-files, app]\nostree: {ref: fixture/x86_64/node}\n" + extra);
-    }
-    CommandResult imgbuild(std::vector<std::string> args) {
-        args.insert(args.begin(), {"--cache-dir", (dir.path() / "cache").string()});
-        return run_imgbuild(args, dir.path(), {{"SOURCE_DATE_EPOCH", "1700000000"}});
+        return dir.write("fx.yaml", FixtureRecipe{.name = "fixture-node",
+                                                  .packages = "base-files, app",
+                                                  .rest = "ostree: {ref: fixture/x86_64/node}\n" + extra}
+                                        .text());
     }
 
     fs::path sentinel;

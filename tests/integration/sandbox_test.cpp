@@ -24,6 +24,7 @@
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/install/sandbox.hpp"
 #include "support/command.hpp"
+#include "support/fixture_recipe.hpp"
 #include "support/http_server.hpp"
 #include "support/temp_dir.hpp"
 
@@ -501,13 +502,14 @@ TEST_F(HostileProbeTest, APostprocessScriptFindsEveryWayOutClosed) {
     fs::create_directories(dir.path() / "recipe");
     fs::copy_file(probe, dir.path() / "recipe/sandbox-probe");
     dir.write("recipe/probe.yaml",
-              "name: probe\nversion: \"1\"\nformat: deb\nrepos:\n  - {name: fixture, type: deb, url: 'file://" +
-                  (fixtures / "deb").string() + "', suite: fixture, keyring: " + (fixtures / "keys/test.gpg").string() +
-                  "}\npackages: [base-files, app, linux-image-fixture]\n"
-                  "kernel: {package: linux-image-fixture}\ninitramfs: {enabled: false}\n"
-                  "ostree: {ref: probe/x86_64/node}\n"
-                  "files:\n  - {path: /etc/sandbox-probe.conf, content: \"" +
-                  conf + "\"}\npostprocess: [sandbox-probe]\n");
+              FixtureRecipe{.name = "probe",
+                            .version = "1",
+                            .packages = "base-files, app, linux-image-fixture",
+                            .rest = "kernel: {package: linux-image-fixture}\ninitramfs: {enabled: false}\n"
+                                    "ostree: {ref: probe/x86_64/node}\n"
+                                    "files:\n  - {path: /etc/sandbox-probe.conf, content: \"" +
+                                    conf + "\"}\npostprocess: [sandbox-probe]\n"}
+                  .text());
     auto result = run_imgbuild(
         {"-vv", "--cache-dir", (dir.path() / "cache").string(), "commit", "recipe/probe.yaml", "--repo", "repo"},
         dir.path(), {{"SOURCE_DATE_EPOCH", "1700000000"}});
