@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include <fmt/format.h>
 
+#include "imgbuild/core/fd.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/timer.hpp"
@@ -30,12 +30,10 @@ using wrap::GObjectPtr;
 
 void write_map(pid_t pid, const char* file) {
     std::string path = fmt::format("/proc/{}/{}", pid, file);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     constexpr std::string_view identity = "0 0 4294967295\n";
-    bool ok = fd >= 0 && ::write(fd, identity.data(), identity.size()) == static_cast<ssize_t>(identity.size());
-    int saved = errno;
-    if (fd >= 0) ::close(fd);
-    if (!ok) throw ImageError("Failed to write '{}': {}", path, std::strerror(saved));
+    if (!fd || ::write(fd.get(), identity.data(), identity.size()) != static_cast<ssize_t>(identity.size()))
+        throw SysError<ImageError>(errno, "write '{}'", path);
 }
 
 } // namespace
@@ -73,41 +71,40 @@ void deploy(const DeploySpec& spec) {
     RemoveOnExit remove_spec{spec_file};
 
     // The child unshares, tells us, waits for its uid and gid maps, then execs the deploying command.
-    int ready[2], go[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(go, O_CLOEXEC) != 0)
-        throw ImageError("Failed to create a pipe: {}", std::strerror(errno));
+    Pipe ready = make_pipe<ImageError>();
+    Pipe go = make_pipe<ImageError>();
     // The child logs as we do: -v for debug, -q when info is off.
     std::string verbosity = log::enabled(log::Level::trace)   ? "-vv"
                             : log::enabled(log::Level::debug) ? "-v"
                             : log::enabled(log::Level::info)  ? "--log-format=text"
                                                               : "-q";
     pid_t pid = ::fork();
-    if (pid < 0) throw ImageError("Failed to fork: {}", std::strerror(errno));
+    if (pid < 0) throw SysError<ImageError>(errno, "fork");
     if (pid == 0) {
         char byte = 0;
         if (::unshare(CLONE_NEWUSER) != 0) _exit(120);
-        if (::write(ready[1], &byte, 1) != 1) _exit(121);
-        if (::read(go[0], &byte, 1) != 1) _exit(122);
+        if (::write(ready.write.get(), &byte, 1) != 1) _exit(121);
+        if (::read(go.read.get(), &byte, 1) != 1) _exit(122);
         const char* argv[] = {"imgbuild", verbosity.c_str(), "internal-deploy", spec_file.c_str(), nullptr};
         ::execv("/proc/self/exe", const_cast<char* const*>(argv));
         _exit(123);
     }
-    ::close(ready[1]);
-    ::close(go[0]);
+    ready.write.close();
+    go.read.close();
     char byte = 0;
-    bool unshared = ::read(ready[0], &byte, 1) == 1;
-    ::close(ready[0]);
+    bool unshared = ::read(ready.read.get(), &byte, 1) == 1;
+    ready.read.close();
     std::string failure;
     if (unshared) {
         try {
             write_map(pid, "uid_map");
             write_map(pid, "gid_map");
-            if (::write(go[1], &byte, 1) != 1) failure = "cannot start the deploying process";
+            if (::write(go.write.get(), &byte, 1) != 1) failure = "cannot start the deploying process";
         } catch (const Error& e) {
             failure = e.what();
         }
     }
-    ::close(go[1]);
+    go.write.close();
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -135,7 +132,7 @@ void add_remote(OstreeRepo* repo, const DeploySpec& spec) {
                               g_variant_new_variant(g_variant_new_string(spec.remote->ed25519_public_key.c_str())));
     }
     auto options = wrap::take(g_variant_builder_end(&builder));
-    gcall(fmt::format("add the remote '{}'", spec.remote->name), [&](GError** error) {
+    gcall(fmt::format("add the remote '{}'", spec.remote->name), [&](auto error) {
         return ostree_repo_remote_change(repo, nullptr, OSTREE_REPO_REMOTE_CHANGE_ADD_IF_NOT_EXISTS,
                                          spec.remote->name.c_str(), spec.remote->url.c_str(), options.get(), nullptr,
                                          error);
@@ -144,19 +141,11 @@ void add_remote(OstreeRepo* repo, const DeploySpec& spec) {
 
 void pull_commit(OstreeRepo* repo, const DeploySpec& spec) {
     ScopedTimer step("deploy: pull the commit into the sysroot");
-    GVariantBuilder builder;
-    g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
-    const char* refs[] = {spec.checksum.c_str(), nullptr};
-    g_variant_builder_add(&builder, "{s@v}", "refs", g_variant_new_variant(g_variant_new_strv(refs, 1)));
-    g_variant_builder_add(&builder, "{s@v}", "depth", g_variant_new_variant(g_variant_new_int32(0)));
     // From the build repository (bare, like the sysroot's, on the same filesystem) ostree links the
     // objects instead of copying them: nothing in the sysroot is written through, only read by
     // mke2fs.
-    auto options = wrap::take(g_variant_builder_end(&builder));
-    std::string url = "file://" + fs::absolute(spec.source_repo).lexically_normal().string();
-    gcall(fmt::format("pull {} from '{}'", spec.checksum, spec.source_repo.string()), [&](GError** error) {
-        return ostree_repo_pull_with_options(repo, url.c_str(), options.get(), nullptr, nullptr, error);
-    });
+    wrap::pull_local(repo, spec.source_repo, spec.checksum,
+                     fmt::format("pull {} from '{}'", spec.checksum, spec.source_repo.string()));
 }
 
 } // namespace
@@ -165,20 +154,19 @@ void deploy_here(const DeploySpec& spec) {
     auto file = GObjectPtr<GFile>(g_file_new_for_path(spec.sysroot.c_str()));
     auto sysroot = GObjectPtr<OstreeSysroot>(ostree_sysroot_new(file.get()));
     gcall("initialize the sysroot",
-          [&](GError** error) { return ostree_sysroot_ensure_initialized(sysroot.get(), nullptr, error); });
-    gcall("load the sysroot", [&](GError** error) { return ostree_sysroot_load(sysroot.get(), nullptr, error); });
-    gcall(fmt::format("initialize the os '{}'", spec.osname), [&](GError** error) {
-        return ostree_sysroot_init_osname(sysroot.get(), spec.osname.c_str(), nullptr, error);
-    });
+          [&](auto error) { return ostree_sysroot_ensure_initialized(sysroot.get(), nullptr, error); });
+    gcall("load the sysroot", [&](auto error) { return ostree_sysroot_load(sysroot.get(), nullptr, error); });
+    gcall(fmt::format("initialize the os '{}'", spec.osname),
+          [&](auto error) { return ostree_sysroot_init_osname(sysroot.get(), spec.osname.c_str(), nullptr, error); });
     OstreeRepo* repo_raw = nullptr;
     gcall("open the sysroot's repository",
-          [&](GError** error) { return ostree_sysroot_get_repo(sysroot.get(), &repo_raw, nullptr, error); });
+          [&](auto error) { return ostree_sysroot_get_repo(sysroot.get(), &repo_raw, nullptr, error); });
     GObjectPtr<OstreeRepo> repo(repo_raw);
 
     add_remote(repo.get(), spec);
     pull_commit(repo.get(), spec);
     const char* remote_name = spec.remote ? spec.remote->name.c_str() : nullptr;
-    gcall(fmt::format("set the ref {}", spec.ref), [&](GError** error) {
+    gcall(fmt::format("set the ref {}", spec.ref), [&](auto error) {
         return ostree_repo_set_ref_immediate(repo.get(), remote_name, spec.ref.c_str(), spec.checksum.c_str(), nullptr,
                                              error);
     });
@@ -192,13 +180,13 @@ void deploy_here(const DeploySpec& spec) {
     OstreeDeployment* deployment_raw = nullptr;
     {
         ScopedTimer step("deploy: check out the deployment");
-        gcall(fmt::format("deploy {}", spec.checksum), [&](GError** error) {
+        gcall(fmt::format("deploy {}", spec.checksum), [&](auto error) {
             return ostree_sysroot_deploy_tree(sysroot.get(), spec.osname.c_str(), spec.checksum.c_str(), origin.get(),
                                               nullptr, kargs.data(), &deployment_raw, nullptr, error);
         });
     }
     GObjectPtr<OstreeDeployment> deployment(deployment_raw);
-    gcall("write the deployment and its boot entries", [&](GError** error) {
+    gcall("write the deployment and its boot entries", [&](auto error) {
         return ostree_sysroot_simple_write_deployment(sysroot.get(), spec.osname.c_str(), deployment.get(), nullptr,
                                                       OSTREE_SYSROOT_SIMPLE_WRITE_DEPLOYMENT_FLAGS_NONE, nullptr,
                                                       error);

@@ -16,7 +16,9 @@
 #include <fmt/format.h>
 
 #include "imgbuild/core/digest.hpp"
+#include "imgbuild/core/fd.hpp"
 #include "imgbuild/core/files.hpp"
+#include "imgbuild/core/finally.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/process.hpp"
 #include "imgbuild/core/timer.hpp"
@@ -52,12 +54,9 @@ void normalize_times(const fs::path& disk, std::uint64_t offset, std::int64_t ep
                        &filesystem),
           "open the root filesystem");
     filesystem->now = static_cast<time_t>(epoch);
-    struct Close {
-        ext2_filsys& fs;
-        ~Close() {
-            if (fs) ext2fs_close_free(&fs);
-        }
-    } close{filesystem};
+    Finally close([&] {
+        if (filesystem) ext2fs_close_free(&filesystem);
+    });
 
     ext2_inode_scan scan = nullptr;
     check(ext2fs_open_inode_scan(filesystem, 0, &scan), "scan the inodes");
@@ -103,7 +102,7 @@ void pwrite_all(int fd, std::string_view data, std::uint64_t offset, const fs::p
     while (!data.empty()) {
         ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) throw ImageError("Failed to write '{}': {}", file.string(), std::strerror(errno));
+        if (n <= 0) throw SysError<ImageError>(errno, "write '{}'", file.string());
         data.remove_prefix(static_cast<std::size_t>(n));
         offset += static_cast<std::uint64_t>(n);
     }
@@ -212,9 +211,9 @@ void install_bios_boot(const fs::path& disk, const DiskLayout& layout, const fs:
     constexpr std::size_t drive_check = 0x66;
     boot[drive_check] = boot[drive_check + 1] = static_cast<char>(0x90);
 
-    FileDescriptor file(::open(disk.c_str(), O_WRONLY | O_CLOEXEC));
-    int fd = file.fd;
-    if (fd < 0) throw ImageError("Failed to open '{}': {}", disk.string(), std::strerror(errno));
+    Fd file(::open(disk.c_str(), O_WRONLY | O_CLOEXEC));
+    int fd = file.get();
+    if (fd < 0) throw SysError<ImageError>(errno, "open '{}'", disk.string());
     pwrite_all(fd, core, layout.bios.offset(), disk);
     pwrite_all(fd, std::string_view(boot).substr(0, 440), 0, disk);
 }

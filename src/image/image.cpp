@@ -29,6 +29,7 @@
 #include "imgbuild/commit/commit.hpp"
 #include "imgbuild/commit/metadata.hpp"
 #include "imgbuild/core/digest.hpp"
+#include "imgbuild/core/fd.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/process.hpp"
@@ -115,12 +116,11 @@ fs::path scratch_disk(std::uint64_t size) {
 
 // Copies the data of sparse file `from` into `out` (an empty file) at the same offsets, leaving holes.
 void copy_sparse(const fs::path& from, int out, const fs::path& out_name, std::uint64_t size) {
-    FileDescriptor file(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-    int in = file.fd;
-    if (in < 0) throw ImageError("Failed to open '{}': {}", from.string(), std::strerror(errno));
+    Fd file(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+    int in = file.get();
+    if (in < 0) throw SysError<ImageError>(errno, "open '{}'", from.string());
     auto fail = [&](const char* what) {
-        throw ImageError("Failed to copy '{}' to '{}': {}: {}", from.string(), out_name.string(), what,
-                         std::strerror(errno));
+        throw SysError<ImageError>(errno, "copy '{}' to '{}': {}", from.string(), out_name.string(), what);
     };
     std::string buffer;
     bool kernel_copy = true;
@@ -288,14 +288,13 @@ fs::path choose_scratch(const Plan& plan, const ImageOptions& options, const fs:
 fs::path make_disk(const Plan& plan, const CoreImages& core, const fs::path& scratch, Outputs& out, StageTimes& times) {
     fs::path disk = scratch.empty() ? out.raw->temp_path() : scratch;
     if (!scratch.empty()) {
-        int fd = ::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0) throw ImageError("Failed to create '{}': {}", scratch.string(), std::strerror(errno));
-        ::close(fd);
+        Fd fd(::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        if (!fd) throw SysError<ImageError>(errno, "create '{}'", scratch.string());
     }
     log::debug("image: the disk is made in {}", disk.string());
     times.run("image.disk", [&] {
         if (::truncate(disk.c_str(), static_cast<off_t>(plan.layout.size)) != 0)
-            throw ImageError("Failed to size '{}': {}", disk.string(), std::strerror(errno));
+            throw SysError<ImageError>(errno, "size '{}'", disk.string());
         write_partition_table(disk, plan.layout);
         if (contains(plan.boot, "uefi")) make_esp(disk, plan.layout, core.efi, plan.seed, plan.root.epoch);
         make_root(disk, plan.layout, plan.root);

@@ -14,7 +14,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 
 #include "imgbuild/core/deb822.hpp"
@@ -22,15 +21,12 @@
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "imgbuild/core/strings.hpp"
-#include "wrap/c_ptr.hpp"
+#include "wrap/rpm.hpp"
 
 namespace imgbuild::image {
 namespace {
 
 namespace fs = std::filesystem;
-
-using RpmTransaction = wrap::CPtr<rpmts_s, rpmtsFree>;
-using RpmIterator = wrap::CPtr<rpmdbMatchIterator_s, rpmdbFreeIterator>;
 
 std::string header_string(Header header, rpmTagVal tag) {
     const char* value = headerGetString(header, tag);
@@ -45,7 +41,7 @@ class DatabaseCopy {
 public:
     DatabaseCopy(const RootDir& root, const std::string& source) {
         std::string path = (fs::temp_directory_path() / "imgbuild-rpmdb-XXXXXX").string();
-        if (!mkdtemp(path.data())) throw Error("Failed to create a directory: {}", std::strerror(errno));
+        if (!mkdtemp(path.data())) throw SysError<Error>(errno, "create a directory");
         m_path = path;
         for (const auto& name : root.list(source)) {
             auto info = root.lstat(source + "/" + name);
@@ -162,9 +158,9 @@ PackageDatabase read_rpmdb(const RootDir& root) {
         ~PopMacro() { rpmPopMacro(nullptr, "_dbpath"); }
     } pop_macro;
 
-    RpmTransaction ts(rpmtsCreate());
+    wrap::RpmTs ts(rpmtsCreate());
     rpmtsSetRootDir(ts.get(), "/");
-    RpmIterator iterator(rpmtsInitIterator(ts.get(), RPMDBI_PACKAGES, nullptr, 0));
+    wrap::RpmDbIterator iterator(rpmtsInitIterator(ts.get(), RPMDBI_PACKAGES, nullptr, 0));
     if (!iterator) {
         log::warn("The SBOM names no suppliers or licenses: the rpm database '{}' cannot be read", *directory);
         return database;

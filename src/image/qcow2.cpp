@@ -66,7 +66,7 @@ std::size_t pread_full(int fd, char* data, std::size_t size, std::uint64_t offse
     while (done < size) {
         ssize_t n = ::pread(fd, data + done, size - done, static_cast<off_t>(offset + done));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw ImageError("Failed to read '{}': {}", file.string(), std::strerror(errno));
+        if (n < 0) throw SysError<ImageError>(errno, "read '{}'", file.string());
         if (n == 0) break;
         done += static_cast<std::size_t>(n);
     }
@@ -198,7 +198,7 @@ Chunk make_chunk(int raw, const fs::path& raw_name, std::uint64_t guest, Compres
                 return chunk;
             }
             std::string bytes(entry.length, '\0');
-            if (pread_full(reuse->file.fd, bytes.data(), bytes.size(), entry.offset, "the cached image") ==
+            if (pread_full(reuse->file.get(), bytes.data(), bytes.size(), entry.offset, "the cached image") ==
                     bytes.size() &&
                 (!reuse->verify || decompresses_to(bytes, input, zstd))) {
                 chunk.kind = Chunk::Kind::compressed;
@@ -455,11 +455,11 @@ Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::
     if (options.compression != "zstd" && options.compression != "zlib")
         throw ImageError("Failed to write '{}': unknown compression '{}' (zstd, zlib)", out_name.string(),
                          options.compression);
-    FileDescriptor raw_file(::open(raw_name.c_str(), O_RDONLY | O_CLOEXEC));
-    int raw = raw_file.fd;
-    if (raw < 0) throw ImageError("Failed to open '{}': {}", raw_name.string(), std::strerror(errno));
+    Fd raw_file(::open(raw_name.c_str(), O_RDONLY | O_CLOEXEC));
+    int raw = raw_file.get();
+    if (raw < 0) throw SysError<ImageError>(errno, "open '{}'", raw_name.string());
     struct stat info {};
-    if (::fstat(raw, &info) != 0) throw ImageError("Failed to stat '{}': {}", raw_name.string(), std::strerror(errno));
+    if (::fstat(raw, &info) != 0) throw SysError<ImageError>(errno, "stat '{}'", raw_name.string());
     auto disk_size = static_cast<std::uint64_t>(info.st_size);
 
     auto guests = data_clusters(raw, disk_size);
@@ -478,7 +478,7 @@ Qcow2Result write_compressed_qcow2(const fs::path& raw_name, int out, const fs::
     // The last compressed cluster's reader reads to the end of its sector.
     std::uint64_t end = round_up(std::max(placement.at, layout.data), sector);
     if (::ftruncate(out, static_cast<off_t>(end)) != 0)
-        throw ImageError("Failed to size '{}': {}", out_name.string(), std::strerror(errno));
+        throw SysError<ImageError>(errno, "size '{}'", out_name.string());
     write_tables(writer, layout, placement, end, l2_tables);
     write_header(writer, layout, disk_size);
     return result;
@@ -514,10 +514,10 @@ std::unique_ptr<ClusterSource> ClusterCache::open() const {
         return nullptr;
     }
     auto source = std::make_unique<ClusterSource>();
-    source->file.fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (source->file.fd < 0) return nullptr;
+    source->file.reset(::open(image.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!source->file) return nullptr;
     struct stat info {};
-    if (::fstat(source->file.fd, &info) != 0 || !S_ISREG(info.st_mode)) return nullptr;
+    if (::fstat(source->file.get(), &info) != 0 || !S_ISREG(info.st_mode)) return nullptr;
     const json& file = index["file"];
     json now = file_identity(info);
     for (const char* key : {"device", "inode", "size", "mtime-ns"})

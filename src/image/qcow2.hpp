@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "imgbuild/core/fd.hpp"
 #include "imgbuild/core/files.hpp"
 
 namespace imgbuild::image {
@@ -36,7 +37,7 @@ struct ClusterIndex {
 // cluster copied from it is decompressed and compared with the raw bytes first (one that differs is
 // compressed afresh): for a file that may have changed since it was written.
 struct ClusterSource {
-    FileDescriptor file;
+    Fd file;
     ClusterIndex index;
     bool verify = false;
 };

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "imgbuild/core/digest.hpp"
+#include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 #include "wrap/archive.hpp"
@@ -67,7 +68,8 @@ la_ssize_t write_hashed(archive* writer, void* data, const void* buffer, size_t 
         ssize_t n = ::write(out->fd, bytes + done, size - done);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            archive_set_error(writer, errno, "%s", std::strerror(errno));
+            int saved = errno;
+            archive_set_error(writer, saved, "%s", errno_text(saved).c_str());
             return -1;
         }
         done += static_cast<size_t>(n);
@@ -81,13 +83,7 @@ std::string repack(const fs::path& deb, const fs::path& target) {
     // The decompressed data.tar goes to a scratch file first: an ar member's size comes before its bytes.
     fs::path scratch = target.string() + ".data-" + std::to_string(::getpid()) + "-" +
                        std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
-    struct Remove {
-        const fs::path& path;
-        ~Remove() {
-            std::error_code ec;
-            fs::remove(path, ec);
-        }
-    } remove_scratch{scratch};
+    RemoveOnExit remove_scratch{scratch};
 
     std::vector<Member> members;
     la_int64_t data_size = 0, data_mtime = 0;
@@ -98,12 +94,12 @@ std::string repack(const fs::path& deb, const fs::path& target) {
         wrap::archive_check(reader, archive_read_next_header(reader, &raw),
                             fmt::format("decompress the data of '{}'", deb.string()));
         wrap::File out(std::fopen(scratch.c_str(), "w"));
-        if (!out) throw Error("Failed to create '{}': {}", scratch.string(), std::strerror(errno));
+        if (!out) throw SysError<Error>(errno, "create '{}'", scratch.string());
         char buffer[1 << 16];
         la_ssize_t n;
         while ((n = archive_read_data(reader, buffer, sizeof buffer)) > 0) {
             if (std::fwrite(buffer, 1, static_cast<std::size_t>(n), out.get()) != static_cast<std::size_t>(n))
-                throw Error("Failed to write '{}': {}", scratch.string(), std::strerror(errno));
+                throw SysError<Error>(errno, "write '{}'", scratch.string());
             data_size += n;
         }
         wrap::archive_check(reader, static_cast<int>(n), fmt::format("decompress the data of '{}'", deb.string()));

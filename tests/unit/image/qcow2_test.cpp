@@ -119,7 +119,7 @@ TEST_F(Qcow2Test, AChangedDiskReusesTheClustersItSharesAndIsTheSameBytesAsWritte
     put(raw, 30 * mib, text(mib, 9));        // a new one
     put(raw, 20 * mib, std::string(mib, 0)); // a cluster that becomes zeros
     ClusterSource source;
-    source.file.fd = ::open(first.c_str(), O_RDONLY | O_CLOEXEC);
+    source.file.reset(::open(first.c_str(), O_RDONLY | O_CLOEXEC));
     source.index = ClusterIndex::from_json(earlier.index.to_json());
     fs::path reused = dir.path() / "reused.qcow2", fresh = dir.path() / "fresh.qcow2";
     auto result = write(raw, reused, "zstd", 2, &source);
