@@ -81,7 +81,7 @@ void install_grub_hook(const recipe::Recipe& recipe, RootDir& tree) {
 
     // grub-mkconfig's settings, unless the recipe brings its own (files: and overlays: come after).
     if (!tree.lstat("etc/default/grub")) {
-        std::string name = recipe.json().value("name", "imgbuild");
+        std::string name = recipe.name();
         tree.write("etc/default/grub",
                    fmt::format("# imgbuild: read by grub-mkconfig, which ostree runs after each deployment change.\n"
                                "GRUB_DEFAULT=0\nGRUB_TIMEOUT=1\nGRUB_DISTRIBUTOR=\"{}\"\n"

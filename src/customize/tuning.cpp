@@ -240,8 +240,7 @@ void write_os_release(const recipe::Recipe& recipe, RootDir& root, const Customi
     auto etc = root.lstat("etc/os-release");
     if (!root.exists(file) && etc && S_ISREG(etc->st_mode)) file = "etc/os-release";
     std::string text = root.try_read(file).value_or("");
-    std::map<std::string, std::string> fields = {{"IMAGE_ID", recipe.json().value("name", "")},
-                                                 {"IMAGE_VERSION", options.version}};
+    std::map<std::string, std::string> fields = {{"IMAGE_ID", recipe.name()}, {"IMAGE_VERSION", options.version}};
     std::string updated;
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);) {
@@ -255,8 +254,7 @@ void write_os_release(const recipe::Recipe& recipe, RootDir& root, const Customi
     auto has = [&](const std::string& key) { return ("\n" + updated).find("\n" + key + "=") != std::string::npos; };
     if (!has("ID")) updated += "ID=linux\n";
     if (!has("PRETTY_NAME"))
-        updated += fmt::format("PRETTY_NAME=\"{}\"\n",
-                               recipe.json().value("description", recipe.json().value("name", std::string("Linux"))));
+        updated += fmt::format("PRETTY_NAME=\"{}\"\n", recipe.json().value("description", recipe.name()));
     root.write(file, updated);
     if (!root.lstat("etc/os-release")) root.create_symlink("../usr/lib/os-release", "etc/os-release");
 }
@@ -290,7 +288,7 @@ void run_postprocess(const recipe::Recipe& recipe, const RootDir& root, const Cu
                        "HOME=/root",
                        "TMPDIR=/tmp",
                        fmt::format("SOURCE_DATE_EPOCH={}", options.source_date_epoch),
-                       fmt::format("IMGBUILD_NAME={}", recipe.json().value("name", "")),
+                       fmt::format("IMGBUILD_NAME={}", recipe.name()),
                        fmt::format("IMGBUILD_VERSION={}", options.version)};
         auto result = install::run_sandboxed(sandbox, argv, options.on_output);
         if (!result.ok())

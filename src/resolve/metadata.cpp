@@ -269,7 +269,7 @@ std::vector<RepoSpec> repo_specs(const recipe::Recipe& recipe) {
     std::vector<RepoSpec> specs;
     const auto& json = recipe.json();
     std::string format = json.value("format", "deb");
-    std::string arch = json.value("arch", "x86_64");
+    std::string arch = recipe.arch();
     const auto& repos = json.at("repos");
     for (std::size_t i = 0; i < repos.size(); ++i) {
         const auto& repo = repos[i];

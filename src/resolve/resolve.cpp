@@ -114,7 +114,7 @@ Lock resolve(const recipe::Recipe& recipe, const ResolveOptions& options) {
         metadata = fetch_metadata(repo_specs(recipe), metadata_options);
     }
     std::string format = document.value("format", "deb");
-    std::string arch = document.value("arch", "x86_64");
+    std::string arch = recipe.arch();
     PackagePool pool(format, arch);
     {
         ScopedTimer timer("package pool");
@@ -158,7 +158,7 @@ Lock resolve(const recipe::Recipe& recipe, const ResolveOptions& options) {
         ids = solve(pool, input);
     }
 
-    lock.recipe_name = document.value("name", "");
+    lock.recipe_name = recipe.name();
     lock.recipe_digest = recipe_digest(recipe);
     lock.inputs_digest = inputs_digest(recipe);
     lock.format = format;

@@ -13,27 +13,11 @@
 #include "imgbuild/customize/customize.hpp"
 #include "imgbuild/fetch/fetch.hpp"
 #include "imgbuild/install/install.hpp"
+#include "imgbuild/pipeline/context.hpp"
 #include "imgbuild/recipe/recipe.hpp"
 #include "imgbuild/resolve/lock.hpp"
 
 namespace imgbuild::pipeline {
-
-// One line of `build --explain`: what a stage did, and why.
-struct StageNote {
-    std::string stage;
-    std::string action; // reused, built, ran or skipped
-    std::string why;
-};
-
-struct Context {
-    std::filesystem::path cache_dir;
-    bool offline = false;
-    unsigned jobs = 8;
-    bool progress = false;                   // progress lines on stderr
-    std::vector<StageNote>* notes = nullptr; // when set, each stage adds what it did and why
-    // When another imgbuild holds the output bundle or repository: wait for it (true) or fail at once.
-    bool wait_for_locks = true;
-};
 
 // Removes what interrupted runs left in the cache's work directory and in /dev/shm (roots, views still
 // mounted, disks): every such name carries its process id, and one whose process is gone is garbage.
@@ -113,9 +97,10 @@ struct CommitOutcome {
 // (REPO/.imgbuild.lock) from choosing the version until the commit is published, so two runs never
 // number two commits alike.
 // With `published`, the commit's move into `repo` (commit::publish) runs in the background and the
-// future is its end; the commit is in the cache's build repository when this returns.
+// future is its end, with its seconds ("commit: publish") for the caller's context to record; the
+// commit is in the cache's build repository when this returns.
 CommitOutcome commit_recipe(const recipe::Recipe& recipe, const std::filesystem::path& repo, const Context& context,
-                            bool force, std::future<void>* published = nullptr);
+                            bool force, std::future<StageTimes>* published = nullptr);
 
 struct BuildOptions {
     bool force = false; // build again even when the inputs equal the last build's
