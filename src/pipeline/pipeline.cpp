@@ -40,6 +40,11 @@ StageTimes publish(const commit::CommitOptions& options, commit::CommitResult re
     return times;
 }
 
+// The seconds of stages timed apart (on another thread) into the context's.
+void record(const Context& context, const StageTimes& times) {
+    for (const auto& [stage, seconds] : times.seconds()) context.times->add(stage, seconds);
+}
+
 } // namespace
 
 resolve::Lock lock_for(const recipe::Recipe& recipe, const Context& context) {
@@ -143,8 +148,7 @@ CommitOutcome commit_recipe(const recipe::Recipe& recipe, const fs::path& repo, 
     if (published)
         *published = std::async(std::launch::async, publish, options, result, root, repo_lock);
     else
-        for (const auto& [stage, seconds] : publish(options, result, root, repo_lock).seconds())
-            context.times->add(stage, seconds);
+        record(context, publish(options, result, root, repo_lock));
     std::string why = force ? "--force" : changes.describe();
     if (changes.first && !head) why = "the first build on " + ref;
     note(context, "commit", "built",
@@ -174,8 +178,7 @@ BuildOutcome build_recipe(const recipe::Recipe& recipe, const fs::path& outdir, 
     // 4. The boot test, on the build before it gets its name.
     if (options.test) bundle.test(outcome, options);
     // 5. The build under its final name once its commit is in the bundle's repository, then builds/latest.
-    if (published.valid())
-        for (const auto& [stage, seconds] : published.get().seconds()) context.times->add(stage, seconds);
+    if (published.valid()) record(context, published.get());
     bundle.publish(outcome, options);
     log::info("built {} {} in {:.1f} s: {}", recipe.name(), outcome.commit.version, timer.seconds(),
               outcome.build_dir.string());
