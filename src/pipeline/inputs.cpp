@@ -11,6 +11,7 @@
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
+#include "imgbuild/image/settings.hpp"
 #include "imgbuild/resolve/resolve.hpp"
 #include "imgbuild/version.hpp"
 
@@ -26,35 +27,6 @@ namespace {
 constexpr int install_cache_version = 2;
 
 std::string lock_digest(const resolve::Lock& lock) { return "sha256:" + sha256_hex(resolve::lock_text(lock)); }
-
-// The recipe's settings for its images: name, image:, kernel args, the node's remote (its
-// verification key: the given public key, else the public half of the signing key), and what the boot
-// test checks.
-json image_settings(const recipe::Recipe& recipe, const std::optional<commit::SigningKey>& key) {
-    const json& document = recipe.json();
-    json settings = {{"name", recipe.name()}, {"image", document.value("image", json::object())}};
-    if (document.contains("kernel")) settings["kernel-args"] = document["kernel"].value("args", json::array());
-    // What `imgbuild test` checks on a booted node: the tuning in effect and the units' state.
-    json units = document.value("units", json::object());
-    settings["checks"] = {
-        {"sysctl", document.value("sysctl", json::object())},
-        {"modules-load", document.value("modules-load", json::array())},
-        {"units", {{"enable", units.value("enable", json::array())}, {"mask", units.value("mask", json::array())}}}};
-    auto remote_pointer = json::json_pointer("/ostree/remote");
-    if (document.contains(remote_pointer)) {
-        const json& remote = document.at(remote_pointer);
-        json node = {{"name", remote.value("name", "origin")}, {"url", remote.value("url", "")}};
-        if (remote.contains("ed25519-public-key")) {
-            std::string text = read_file(remote.at("ed25519-public-key").get<std::string>());
-            text.erase(text.find_last_not_of(" \t\r\n") + 1);
-            node["ed25519-key"] = text;
-        } else if (key) {
-            node["ed25519-key"] = key->public_base64();
-        }
-        settings["remote"] = node;
-    }
-    return settings;
-}
 
 } // namespace
 
@@ -139,8 +111,11 @@ commit::CommitOptions commit_options(const recipe::Recipe& recipe, const resolve
     set(key::tool, fmt::format("imgbuild {} (git {})", version, git_revision));
     set(key::ref, facts.ref);
     // What the image stage needs of the recipe and the lock travels with the commit, so `imgbuild image`
-    // works from a repository and a ref alone.
-    set(key::image, image_settings(recipe, facts.key).dump());
+    // works from a repository and a ref alone. The node's verification key: the recipe's public key,
+    // else the public half of the signing key.
+    std::optional<std::string> public_key;
+    if (facts.key) public_key = facts.key->public_base64();
+    set(key::image, json(image::settings_of(recipe, public_key)).dump());
     set(key::lock, resolve::lock_text(lock));
     for (const auto& package : lock.packages)
         options.packages.push_back(fmt::format("{} {} {}", package.name, package.version, package.arch));
