@@ -99,10 +99,6 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     file.commit();
 }
 
-FileDescriptor::~FileDescriptor() {
-    if (fd >= 0) ::close(fd);
-}
-
 RemoveOnExit::RemoveOnExit(std::filesystem::path removed) : path(std::move(removed)) {
     m_on_interrupt = std::make_unique<interrupt::OnInterrupt>([this] {
         std::error_code ec;

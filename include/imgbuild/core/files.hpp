@@ -54,16 +54,6 @@ private:
 // Writes `contents` to `path` through an AtomicFile (parent directories are created).
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents, unsigned mode = 0644);
 
-// The old descriptor owner with a public `fd`, left only for src/image/ until it moves to Fd (fd.hpp).
-struct FileDescriptor {
-    int fd = -1;
-    FileDescriptor() = default;
-    explicit FileDescriptor(int descriptor) : fd(descriptor) {}
-    ~FileDescriptor();
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-};
-
 // Removes a file or a directory tree when it goes out of scope, unless `keep` was set: work
 // directories and half-made outputs do not outlive an exception or a stop signal (SIGINT, SIGTERM).
 struct RemoveOnExit {
