@@ -298,6 +298,13 @@ std::vector<RepoSpec> repo_specs(const recipe::Recipe& recipe) {
                                   expire.dump())}});
             spec.metadata_expire = *seconds;
         }
+        if (repo.contains("include-packages")) {
+            const auto& patterns = repo["include-packages"];
+            for (std::size_t j = 0; j < patterns.size(); ++j)
+                spec.include_packages.emplace_back(
+                    patterns[j].get<std::string>(),
+                    recipe.sources().value(nlohmann::json::json_pointer("/repos") / i / "include-packages" / j));
+        }
         spec.arch = spec.type == "deb" ? (arch == "x86_64" ? "amd64" : arch) : arch;
         spec.where = recipe.sources().value(nlohmann::json::json_pointer("/repos") / i);
         if (!has_key)

@@ -35,6 +35,9 @@ struct RepoSpec {
     // snapshot mirrors, whose indices are old on purpose.
     bool check_valid_until = true;
     std::int64_t metadata_expire = 0; // seconds; 0: no limit of our own
+    // include-packages: only packages whose name matches one of these globs are taken from the repo
+    // (empty: all), each with its place in the recipe for the error when it matches nothing.
+    std::vector<std::pair<std::string, Location>> include_packages;
 };
 
 // "7d", "12h", "30m", "90s", "3600" → seconds; nullopt for anything else (dnf's metadata_expire forms).

@@ -7,6 +7,7 @@
 #include "pool.hpp"
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 
 #include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/download.hpp"
+#include "imgbuild/core/error.hpp"
 #include "imgbuild/core/files.hpp"
 #include "imgbuild/core/log.hpp"
 
@@ -118,6 +120,37 @@ void PackagePool::add(const RepoMetadata& repo, const MetadataOptions& options) 
     m_repos.push_back(&repo);
     for (const auto& file : repo.files)
         if (file.kind == "packages" || file.kind == "primary") load_list(repo, file, options);
+    restrict_to_included(repo);
+}
+
+// include-packages: the repo's other packages leave the pool (the cached .solv keeps the whole list, so
+// a changed pattern needs no new parse). A pattern that keeps nothing is a recipe error at its line: a
+// pin that pins nothing would let the solver take the package from another repo without a word.
+void PackagePool::restrict_to_included(const RepoMetadata& repo) {
+    const auto& patterns = repo.spec.include_packages;
+    if (patterns.empty()) return;
+    std::vector<bool> matched(patterns.size(), false);
+    std::size_t index = m_repos.size() - 1;
+    for (int r = 1; r < m_pool->nrepos; ++r) {
+        Repo* solv_repo = m_pool->repos[r];
+        if (!solv_repo || reinterpret_cast<std::size_t>(solv_repo->appdata) != index) continue;
+        for (Id id = solv_repo->start; id < solv_repo->end; ++id) {
+            const Solvable* solvable = &m_pool->solvables[id];
+            if (solvable->repo != solv_repo) continue;
+            const char* name = pool_id2str(m_pool.get(), solvable->name);
+            bool keep = false;
+            for (std::size_t i = 0; i < patterns.size(); ++i)
+                if (::fnmatch(patterns[i].first.c_str(), name, 0) == 0) keep = matched[i] = true;
+            if (!keep) repo_free_solvable(solv_repo, id, 0);
+        }
+    }
+    std::vector<Diagnostic> unmatched;
+    for (std::size_t i = 0; i < patterns.size(); ++i)
+        if (!matched[i])
+            unmatched.push_back(
+                {patterns[i].second, fmt::format("include-packages: '{}' matches no package of repo '{}'",
+                                                 patterns[i].first, repo.spec.name)});
+    if (!unmatched.empty()) throw RecipeError(std::move(unmatched));
 }
 
 void PackagePool::load_list(const RepoMetadata& repo, const MetadataFile& file, const MetadataOptions& options) {

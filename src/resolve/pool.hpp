@@ -38,6 +38,7 @@ public:
 
 private:
     void load_list(const RepoMetadata& repo, const MetadataFile& file, const MetadataOptions& options);
+    void restrict_to_included(const RepoMetadata& repo);
 
     wrap::PoolPtr m_pool;
     std::string m_format;

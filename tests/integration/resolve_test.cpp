@@ -133,6 +133,29 @@ TEST_F(ResolveTest, HigherPriorityRepoWins) {
     EXPECT_EQ(versions(read_json(dir.path() / "r.lock.json"))["libfoo"], "2.0");
 }
 
+// include-packages with a higher priority pins a package to one repo (as debian12-node.yaml pins the
+// kernel to bullseye-security): only the named package comes from it, whatever else it offers.
+TEST_F(ResolveTest, IncludePackagesPinsOnlyWhatItNames) {
+    std::string repos = deb_repo() + deb_repo("updates", "fixture-updates") +
+                        deb_repo("pin", "fixture", ", priority: 600, include-packages: [libfoo]");
+    ASSERT_EQ(lock(recipe("deb", repos, "packages: [app]\n")).exit_code, 0);
+    auto lock_json = read_json(dir.path() / "r.lock.json");
+    EXPECT_EQ(versions(lock_json)["libfoo"], "2.0"); // the pinned repo's best, not fixture-updates' 3.0
+    for (const auto& package : lock_json.at("packages"))
+        EXPECT_EQ(package.at("repo") == "pin", package.at("name") == "libfoo") << package.dump();
+
+    // A glob keeps every package it matches; one that matches nothing is an error at its place.
+    std::string globbed =
+        deb_repo() + deb_repo("pin", "fixture-updates", ", priority: 600, include-packages: [libf*, nope-*]");
+    auto result = lock(recipe("deb", globbed, "packages: [app]\n"));
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    EXPECT_NE(result.err.find("r.yaml:5:"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("include-packages: 'nope-*' matches no package of repo 'pin'"), std::string::npos)
+        << result.err;
+    EXPECT_EQ(result.err.find("'libf*'"), std::string::npos) << result.err;
+    EXPECT_EQ(read_json(dir.path() / "r.lock.json"), lock_json); // the failed lock wrote nothing
+}
+
 TEST_F(ResolveTest, RpmMdInEveryCompressionWithRichAndFileDependencies) {
     for (const char* repo : {"rpm", "rpm-xz", "rpm-zstd"}) {
         auto result =
