@@ -8,6 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
 bash ci/build.sh imgbuild
-recipe=${1:-recipes/debian11-node.yaml}
+recipe=${1:-recipes/debian12-node.yaml}
 ./build/imgbuild validate "$recipe"
 ./build/imgbuild build "$recipe" -o out --test

@@ -29,6 +29,7 @@ CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::p
         result.kernel_version = kernel->version;
     }
     install_grub_hook(recipe, tree);
+    if (kernel) prepare_first_boot(recipe, tree);
     write_files(recipe, tree);
     copy_overlays(recipe, tree);
     apply_users(recipe, tree, options);

@@ -23,6 +23,9 @@ std::optional<unsigned> account_id(const RootDir& root, const std::string& name,
 
 // ostree's grub.d script replaced by one whose entries boot under BIOS and UEFI; /etc/default/grub.
 void install_grub_hook(const recipe::Recipe& recipe, RootDir& tree);
+// A bootable image's first boot: the root grows to its disk (systemd-repart + systemd-growfs), cloud-init
+// reads the datasources of image.platform, the ESP is not auto-mounted. Files the recipe brings win.
+void prepare_first_boot(const recipe::Recipe& recipe, RootDir& tree);
 // The recipe's files. A path that is a directory in the image, or that leads (through a link) under
 // /proc, /sys, /dev, /run, /tmp or /boot, is a RecipeError at the file's path.
 void write_files(const recipe::Recipe& recipe, RootDir& root);

@@ -23,14 +23,14 @@ TEST(DebianBuild, DefaultRecipeBuildsTheWholeBundle) {
     EXPECT_TRUE(fs::exists(bundle / "repo/config"));
 
     // Built again from the same inputs, nothing is rebuilt: the same build directory comes back.
-    fs::path recipe = fs::path(IMGBUILD_SOURCE_DIR) / "recipes/debian11-node.yaml";
+    fs::path recipe = fs::path(IMGBUILD_SOURCE_DIR) / "recipes/debian12-node.yaml";
     auto again = run_imgbuild({"--cache-dir", IMGBUILD_E2E_CACHE, "build", recipe.string(), "-o", bundle.string()});
     ASSERT_EQ(again.exit_code, 0) << again.err;
     EXPECT_EQ(fs::canonical(again.out.substr(0, again.out.find('\n'))), build);
     EXPECT_NE(again.err.find("unchanged"), std::string::npos) << again.err;
 
     auto manifest = json::parse(read_file(build / "manifest.json"));
-    EXPECT_EQ(manifest["ref"], "imgbuild/debian11/x86_64/node");
+    EXPECT_EQ(manifest["ref"], "imgbuild/debian12/x86_64/node");
     EXPECT_TRUE(manifest["kernel"].get<std::string>().starts_with("5.10.")) << manifest["kernel"];
     EXPECT_GT(manifest["packages"].get<int>(), 150);
     EXPECT_EQ(manifest["remote"]["name"], "origin");

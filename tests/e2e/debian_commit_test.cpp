@@ -24,12 +24,12 @@ namespace fs = std::filesystem;
 
 const fs::path source_dir = IMGBUILD_SOURCE_DIR;
 const fs::path e2e_cache = IMGBUILD_E2E_CACHE;
-const char* const ref = "imgbuild/debian11/x86_64/node";
+const char* const ref = "imgbuild/debian12/x86_64/node";
 
 TEST(DebianCommit, DefaultRecipeCommitsABootableTunedTree) {
     IMGBUILD_SKIP_IF(unless_root_and_mirror("building a root needs root"));
     TempDir dir;
-    fs::path recipe = source_dir / "recipes/debian11-node.yaml";
+    fs::path recipe = source_dir / "recipes/debian12-node.yaml";
     fs::path repo = dir.path() / "repo";
     auto result = run_imgbuild({"--cache-dir", e2e_cache.string(), "commit", recipe.string(), "--repo", repo.string()});
     ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -79,7 +79,27 @@ TEST(DebianCommit, DefaultRecipeCommitsABootableTunedTree) {
     EXPECT_NE(wants.find("systemd-networkd.service ->"), std::string::npos) << wants;
     auto masked = ostree({"ls", ref, "/usr/etc/systemd/system/apt-daily.timer"}).out;
     EXPECT_NE(masked.find("-> /dev/null"), std::string::npos) << masked;
-    EXPECT_NE(ostree({"cat", ref, "/usr/lib/os-release"}).out.find("IMAGE_ID=\"debian11-node\""), std::string::npos);
+    EXPECT_NE(ostree({"cat", ref, "/usr/lib/os-release"}).out.find("IMAGE_ID=\"debian12-node\""), std::string::npos);
+
+    // The node: containerd for kubelet, the root's growth, cloud-init's datasources of image.platform,
+    // and no gpt-auto generator.
+    std::string containerd = ostree({"cat", ref, "/usr/etc/containerd/config.toml"}).out;
+    for (const char* line :
+         {"SystemdCgroup = true", "snapshotter = \"overlayfs\"", "sandbox_image = \"registry.k8s.io/pause:3.9\"",
+          "runtime_type = \"io.containerd.runc.v2\""})
+        EXPECT_NE(containerd.find(line), std::string::npos) << line << " in\n" << containerd;
+    EXPECT_NE(ostree({"cat", ref, "/usr/lib/repart.d/50-imgbuild-root.conf"}).out.find("Type=root\n"),
+              std::string::npos);
+    EXPECT_NE(ostree({"cat", ref, "/usr/lib/systemd/system/imgbuild-grow-root.service"}).out.find("systemd-growfs /\n"),
+              std::string::npos);
+    auto sysinit = ostree({"ls", ref, "/usr/lib/systemd/system/sysinit.target.wants"}).out;
+    EXPECT_NE(sysinit.find("imgbuild-grow-root.service ->"), std::string::npos) << sysinit;
+    EXPECT_NE(sysinit.find("systemd-repart.service ->"), std::string::npos) << sysinit;
+    std::string cloud = ostree({"cat", ref, "/usr/etc/cloud/cloud.cfg.d/95-imgbuild-platform.cfg"}).out;
+    EXPECT_NE(cloud.find("datasource_list: [AliYun, ConfigDrive, NoCloud]\n"), std::string::npos) << cloud;
+    EXPECT_NE(
+        ostree({"ls", ref, "/usr/etc/systemd/system-generators/systemd-gpt-auto-generator"}).out.find("-> /dev/null"),
+        std::string::npos);
 
     // kernel-check of its kernel: the recipe, and the config the commit carries against kernel-config/.
     auto check = run_imgbuild({"--cache-dir", e2e_cache.string(), "kernel-check", recipe.string()});
@@ -109,7 +129,7 @@ TEST(DebianCommit, AnUpgradedPackageUpgradesTheCachedSetAndReusesTheInitramfs) {
                                    "n==\"libexpat1\"{print $2}' | sort -u"});
     ASSERT_EQ(listed.exit_code, 0) << listed.err;
     auto lock =
-        run_imgbuild({"--cache-dir", e2e_cache.string(), "lock", (source_dir / "recipes/debian11-node.yaml").string(),
+        run_imgbuild({"--cache-dir", e2e_cache.string(), "lock", (source_dir / "recipes/debian12-node.yaml").string(),
                       "-o", (dir.path() / "lock.json").string()});
     ASSERT_EQ(lock.exit_code, 0) << lock.err;
     std::string current;
@@ -133,7 +153,7 @@ TEST(DebianCommit, AnUpgradedPackageUpgradesTheCachedSetAndReusesTheInitramfs) {
         }
     }
     auto build = [&](const std::string& pin) {
-        dir.write("node.yaml", "include: [" + (source_dir / "recipes/debian11-node.yaml").string() +
+        dir.write("node.yaml", "include: [" + (source_dir / "recipes/debian12-node.yaml").string() +
                                    "]\npackages: [less" + pin + "]\n");
         return run_imgbuild({"--cache-dir", cache.string(), "commit", "node.yaml", "--repo", "repo"}, dir.path());
     };
@@ -164,7 +184,7 @@ TEST(DebianCommit, AnUpgradedPackageUpgradesTheCachedSetAndReusesTheInitramfs) {
     if (release.exit_code == 127) {
         ADD_FAILURE() << "lsinitrd (dracut) is not installed on the host";
     } else {
-        EXPECT_NE(release.out.find("IMAGE_ID=\"debian11-node\""), std::string::npos) << release.out;
+        EXPECT_NE(release.out.find("IMAGE_ID=\"debian12-node\""), std::string::npos) << release.out;
         EXPECT_EQ(release.out.find("IMAGE_VERSION"), std::string::npos) << release.out;
     }
 }
@@ -174,7 +194,7 @@ TEST(DebianCommit, UsersScriptsAndMinimisation) {
     TempDir dir;
     dir.write("scripts/stamp.sh", "#!/bin/sh\nset -e\nid ops >/usr/share/ops-id\n");
     fs::permissions(dir.path() / "scripts/stamp.sh", fs::perms::owner_all, fs::perm_options::add);
-    dir.write("node.yaml", "include: [" + (source_dir / "recipes/debian11-node.yaml").string() +
+    dir.write("node.yaml", "include: [" + (source_dir / "recipes/debian12-node.yaml").string() +
                                "]\n"
                                "groups: [{name: ops-admins, gid: 2500}]\n"
                                "users:\n"

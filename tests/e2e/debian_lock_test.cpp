@@ -40,9 +40,15 @@ std::set<std::string> apt_choice(const recipe::DebianArchives& archives, const s
     std::ofstream(root / "var/lib/dpkg/status").flush();
     std::string keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
     std::ofstream(root / "etc/apt/sources.list")
-        << "deb [signed-by=" << keyring << "] " << *archives.main << " bullseye main\n"
-        << "deb [signed-by=" << keyring << "] " << *archives.main << " bullseye-updates main\n"
+        << "deb [signed-by=" << keyring << "] " << *archives.main << " bookworm main\n"
+        << "deb [signed-by=" << keyring << "] " << *archives.main << " bookworm-updates main\n"
+        << "deb [signed-by=" << keyring << "] " << *archives.security << " bookworm-security main\n"
         << "deb [signed-by=" << keyring << "] " << *archives.security << " bullseye-security main\n";
+    // The recipe's pin as apt says it: bullseye-security gives the kernel's packages and nothing else.
+    std::ofstream(root / "etc/apt/preferences.d/kernel") << "Package: *\nPin: release n=bullseye-security\n"
+                                                         << "Pin-Priority: -1\n\n"
+                                                         << "Package: linux-image-amd64 linux-image-5.10.*-amd64\n"
+                                                         << "Pin: release n=bullseye-security\nPin-Priority: 600\n";
     std::vector<std::string> options{"-o", "Dir=" + root.string(),
                                      "-o", "Dir::Etc=" + (root / "etc/apt").string(),
                                      "-o", "Dir::State::status=" + (root / "var/lib/dpkg/status").string(),
@@ -70,9 +76,9 @@ std::set<std::string> apt_choice(const recipe::DebianArchives& archives, const s
 
 TEST_F(DebianLock, DefaultRecipeLocksTheNodeAsAptWould) {
     TempDir dir;
-    fs::path lock_path = dir.path() / "debian11-node.lock.json";
+    fs::path lock_path = dir.path() / "debian12-node.lock.json";
     auto result = run_imgbuild({"--cache-dir", e2e_cache.string(), "lock",
-                                (source_dir / "recipes/debian11-node.yaml").string(), "-o", lock_path.string()});
+                                (source_dir / "recipes/debian12-node.yaml").string(), "-o", lock_path.string()});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     std::ifstream stream(lock_path);
     json lock = json::parse(stream);
@@ -86,17 +92,24 @@ TEST_F(DebianLock, DefaultRecipeLocksTheNodeAsAptWould) {
     for (const char* name : {"systemd", "containerd", "runc", "dracut", "ostree", "linux-image-amd64"})
         EXPECT_TRUE(packages.count(name)) << name << " is not in the lock";
     EXPECT_FALSE(packages.count("initramfs-tools")) << "dracut is the initramfs tool";
-    EXPECT_TRUE(packages.at("systemd").at("version").get<std::string>().starts_with("247."));
+    EXPECT_TRUE(packages.at("systemd").at("version").get<std::string>().starts_with("252."));
+    EXPECT_TRUE(packages.at("containerd").at("version").get<std::string>().starts_with("1.6."));
+    EXPECT_TRUE(packages.at("linux-image-amd64").at("version").get<std::string>().starts_with("5.10."));
+    EXPECT_EQ(packages.at("linux-image-amd64").at("repo"), "bullseye-security-kernel");
+    for (const auto& [name, package] : packages) {
+        if (!name.starts_with("linux-image-"))
+            EXPECT_NE(package.at("repo"), "bullseye-security-kernel") << name << " comes from the kernel's repo";
+    }
     for (const auto& [name, package] : packages) {
         EXPECT_TRUE(package.at("checksum").get<std::string>().starts_with("sha256:")) << name;
         EXPECT_GT(package.at("size").get<std::uint64_t>(), 0u) << name;
         EXPECT_TRUE(package.at("url").get<std::string>().ends_with(".deb")) << name;
     }
     EXPECT_GT(lock.at("source-date-epoch").get<std::int64_t>(), 1600000000);
-    EXPECT_EQ(lock.at("repos").size(), 3u);
+    EXPECT_EQ(lock.at("repos").size(), 4u);
 
     // apt, asked for the recipe's packages and the Essential ones (what imgbuild installs), picks the same set.
-    auto shown = run_imgbuild({"show", (source_dir / "recipes/debian11-node.yaml").string()});
+    auto shown = run_imgbuild({"show", (source_dir / "recipes/debian12-node.yaml").string()});
     ASSERT_EQ(shown.exit_code, 0);
     std::vector<std::string> request = json::parse(shown.out).at("packages");
     for (const auto& [name, package] : packages)

@@ -25,7 +25,7 @@ const fs::path e2e_cache = IMGBUILD_E2E_CACHE;
 TEST(DebianRootfs, DefaultRecipeInstallsTheNode) {
     IMGBUILD_SKIP_IF(unless_root_and_mirror("installing packages needs root"));
     TempDir dir;
-    fs::path recipe = source_dir / "recipes/debian11-node.yaml";
+    fs::path recipe = source_dir / "recipes/debian12-node.yaml";
     auto result = run_imgbuild({"--cache-dir", e2e_cache.string(), "rootfs", recipe.string(), "-o",
                                 (dir.path() / "root").string(), "--stage", "install"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -70,7 +70,7 @@ TEST(DebianRootfs, ASysctlTheKernelLacksIsARecipeErrorAtItsLine) {
     IMGBUILD_SKIP_IF(unless_root_and_mirror("installing packages needs root"));
     TempDir dir;
     fs::path recipe =
-        dir.write("typo.yaml", "include: [" + (source_dir / "recipes/debian11-node.yaml").string() +
+        dir.write("typo.yaml", "include: [" + (source_dir / "recipes/debian12-node.yaml").string() +
                                    "]\nsysctl:\n  net.ipv4.conf.eth0.rp_filter: 1\n"
                                    "  net.core.somaxcon: 4096\n  net.ipv4.tcp_rmem: 4096 87380 6291456\n");
     auto result = run_imgbuild(

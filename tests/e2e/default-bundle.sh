@@ -9,4 +9,4 @@ if [[ $(id -u) -ne 0 ]]; then echo "skipped: building an image needs root"; exit
 if ! grep -Eqs '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*; then
   echo "skipped: the host's apt sources name no Debian archive"; exit 77
 fi
-"$imgbuild" --cache-dir "$cache" build "$source/recipes/debian11-node.yaml" -o "$out"
+"$imgbuild" --cache-dir "$cache" build "$source/recipes/debian12-node.yaml" -o "$out"
