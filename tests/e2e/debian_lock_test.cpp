@@ -97,8 +97,9 @@ TEST_F(DebianLock, DefaultRecipeLocksTheNodeAsAptWould) {
     EXPECT_TRUE(packages.at("linux-image-amd64").at("version").get<std::string>().starts_with("5.10."));
     EXPECT_EQ(packages.at("linux-image-amd64").at("repo"), "bullseye-security-kernel");
     for (const auto& [name, package] : packages) {
-        if (!name.starts_with("linux-image-"))
+        if (!name.starts_with("linux-image-")) {
             EXPECT_NE(package.at("repo"), "bullseye-security-kernel") << name << " comes from the kernel's repo";
+        }
     }
     for (const auto& [name, package] : packages) {
         EXPECT_TRUE(package.at("checksum").get<std::string>().starts_with("sha256:")) << name;
