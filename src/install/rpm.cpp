@@ -2,7 +2,8 @@
 // sandbox's host-tools view (the host's /usr read-only as /, the root at /run/imgbuild/root). librpm
 // chroots into the root for scriptlets, so they see the root as / and, even if one left the chroot,
 // only the host's read-only /usr with no network. Package signatures are checked against an in-memory
-// keyring of the recipe's keys, so no gpg-pubkey pseudo-package lands in the image's database.
+// keyring of the recipe's keys, so no gpg-pubkey pseudo-package lands in the image's database. A lock
+// whose rpm cannot read the database this librpm writes (EL7's, Berkeley DB only) is refused.
 
 #include "rpm.hpp"
 
@@ -19,6 +20,7 @@
 #include <rpm/rpmtag.h>
 #include <rpm/rpmte.h>
 #include <rpm/rpmts.h>
+#include <rpm/rpmver.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -240,8 +242,32 @@ int rpm_transaction_main(const std::vector<std::string>& args) {
     return 0;
 }
 
+void check_database_format(const resolve::Lock& lock) {
+    // The rpm that reads the image's package database is the image's own. This librpm writes its
+    // default backend, sqlite, and no librpm imgbuild builds with can write Berkeley DB (rpm 4.17
+    // removed that backend). rpm reads sqlite from 4.16 on, and EL8's 4.14.3 was given read-only
+    // sqlite support (Red Hat bug 1938928), which is all an ostree node's read-only database needs;
+    // EL7's 4.11 reads only Berkeley DB (/var/lib/rpm/Packages). An image whose rpm cannot read its own
+    // database would pass every build step and fail on the node (rpm -q, yum, inventory scans).
+    const auto* rpm = lock.find("rpm");
+    if (!rpm) return; // no rpm in the image: nothing in it reads the database
+    std::string version = rpm->upstream_version.value_or(rpm->version);
+    if (!rpm->upstream_version) {
+        if (auto colon = version.find(':'); colon != std::string::npos) version = version.substr(colon + 1);
+        if (auto dash = version.find('-'); dash != std::string::npos) version = version.substr(0, dash);
+    }
+    if (rpmvercmp(version.c_str(), "4.14.3") >= 0) return;
+    throw InstallError(
+        "Failed to install recipe '{}': its rpm {} reads only a Berkeley DB package database (EL7's generation), "
+        "and this host's librpm {} cannot write one (rpm 4.17 removed that backend), so the image's rpm could not "
+        "read its own database; build it with a librpm that writes Berkeley DB, or leave rpm out of the image "
+        "(docs/seed-systems.md)",
+        lock.recipe_name, rpm->version, RPMVERSION);
+}
+
 void install_rpms(const resolve::Lock& lock, const std::vector<fs::path>& files, const fs::path& root,
                   const InstallOptions& options) {
+    check_database_format(lock);
     RootDir tree(root);
     for (const char* dir : {"dev", "proc", "tmp", "etc", "var/tmp", "run"}) tree.create_directories(dir);
     tree.chmod("tmp", 01777);

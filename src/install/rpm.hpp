@@ -9,6 +9,10 @@
 
 namespace imgbuild::install {
 
+// Throws InstallError when the lock's own rpm cannot read the package database this librpm writes
+// (EL7's rpm 4.11 reads only Berkeley DB). install_rpms checks it first.
+void check_database_format(const resolve::Lock& lock);
+
 void install_rpms(const resolve::Lock& lock, const std::vector<std::filesystem::path>& files,
                   const std::filesystem::path& root, const InstallOptions& options);
 
