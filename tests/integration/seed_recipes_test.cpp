@@ -99,6 +99,7 @@ TEST_F(SeedRecipes, Alinux2LocksItsKernelAndDockersContainerd) {
     EXPECT_EQ(packages["container-selinux"], "2:2.119.2-1");
     EXPECT_TRUE(packages.count("grubby") && packages.count("linux-firmware") && packages.count("dracut"));
     EXPECT_EQ(packages["rpm"], "4.11.3-48.al7");
+    EXPECT_TRUE(packages.count("cloud-init"));
     EXPECT_FALSE(packages.count("systemd-udev")) << "EL7 has no systemd-udev; the recipe must not ask for it";
 }
 
