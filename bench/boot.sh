@@ -22,7 +22,7 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.1f", a[int((NR+1)/2)
 
 # Ours: the bundle (reused when built already), then RUNS boot tests and RUNS plain boots
 # (IMGBUILD_BENCH_REUSE=1 keeps the results of an earlier run and boots only what is missing).
-"$bin" -q --cache-dir "$cache" build recipes/debian11-node.yaml -o "$work/ours" >/dev/null
+"$bin" -q --cache-dir "$cache" build recipes/debian12-node.yaml -o "$work/ours" >/dev/null
 if [[ ${IMGBUILD_BENCH_REUSE:-} != 1 || ! -s $work/ours-boot.jsonl ]]; then
 raw=$(ls "$work"/ours/builds/latest/*.raw)
 for run in $(seq "$runs"); do

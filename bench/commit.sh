@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 bin=$(imgbuild_bin "${1:-}")
-recipe=$PWD/recipes/debian11-node.yaml
+recipe=$PWD/recipes/debian12-node.yaml
 require_root "imgbuild commit builds a root"
 require_tools ostree jq
 work=$(mktemp -d)

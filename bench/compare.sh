@@ -42,7 +42,7 @@ mkdir -p "$src"
 cp -r recipes kernel-config "$src/"
 recipe=$src/recipes/bench.yaml
 bench_recipe() { # SYSCTL_VALUE
-  printf 'include: [debian11-node.yaml]\nimage: {formats: !replace [qcow2]}\n' >"$recipe"
+  printf 'include: [debian12-node.yaml]\nimage: {formats: !replace [qcow2]}\n' >"$recipe"
   [[ -n ${1:-} ]] && printf 'sysctl:\n  net.core.netdev_max_backlog: %s\n' "$1" >>"$recipe"
   true
 }

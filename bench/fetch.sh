@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 bin=$(imgbuild_bin "${1:-}")
-recipe=recipes/debian11-node.yaml
+recipe=recipes/debian12-node.yaml
 require_tools curl hyperfine jq
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 bin=$(imgbuild_bin "${1:-}")
 runs=${2:-3}
-recipe=$PWD/recipes/debian11-node.yaml
+recipe=$PWD/recipes/debian12-node.yaml
 require_root
 require_tools jq
 work=$(mktemp -d)
@@ -18,7 +18,7 @@ cache=${IMGBUILD_BENCH_CACHE:-$work/cache}
 times=()
 for run in $(seq "$runs"); do
   start=$(date +%s.%N)
-  "$bin" -q --cache-dir "$cache" image --repo "$work/repo" --ref imgbuild/debian11/x86_64/node -o "$work/out$run" >/dev/null
+  "$bin" -q --cache-dir "$cache" image --repo "$work/repo" --ref imgbuild/debian12/x86_64/node -o "$work/out$run" >/dev/null
   times+=("$(echo "$(date +%s.%N) - $start" | bc)")
 done
 printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "image: median %.2f s of %d runs (min %.2f, max %.2f)\n", a[int((NR+1)/2)], NR, a[1], a[NR]}'

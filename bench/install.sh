@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 bin=$(imgbuild_bin "${1:-}")
-recipe=$PWD/recipes/debian11-node.yaml
+recipe=$PWD/recipes/debian12-node.yaml
 require_root "mmdebstrap --mode=root, imgbuild rootfs"
 require_tools mmdebstrap hyperfine jq
 work=$(mktemp -d)

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 bin=$(imgbuild_bin "${1:-}")
-recipe=recipes/debian11-node.yaml
+recipe=recipes/debian12-node.yaml
 require_tools hyperfine
 
 hyperfine --warmup 3 --runs 30 --export-markdown /dev/stdout \

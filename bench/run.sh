@@ -57,7 +57,7 @@ mkdir -p "$src"
 cp -r recipes kernel-config "$src/"
 bench_recipe() { # EXTRA_PACKAGES EXTRA_SYSCTL STATIC_DELTA [FORMATS]
   {
-    echo "include: [debian11-node.yaml]"
+    echo "include: [debian12-node.yaml]"
     # The issue's builds are to a qcow2; the default recipe also makes a raw disk (rows "+ raw").
     echo "image: {formats: !replace [${4:-qcow2}]}"
     [[ -n $1 ]] && echo "packages: [$1]"
@@ -103,11 +103,11 @@ for run in $(seq "$quick_runs"); do
 done
 ib_raw_alloc=$(jq -r '.artifacts.raw.allocated' "$(readlink -f "$work/ib-out/builds/latest")/manifest.json")
 
-# One package upgraded: small packages of the lock that bullseye has in an older version than
-# bullseye-security. The base build pins all of them to the old version (untimed); the timed build
+# One package upgraded: small packages of the lock that bookworm has in an older version than
+# bookworm-security. The base build pins all of them to the old version (untimed); the timed build
 # upgrades one, a different one each run.
-upgrades=(libfreetype6 libbpf0 libexpat1)
-old_version() { # NAME: its version in the bullseye suite's package list
+upgrades=(libexpat1 libssh2-1 libbrotli1)
+old_version() { # NAME: its version in the main suite's package list (the largest)
   local list
   list=$(ls "$work"/ib-cache/metadata/*Packages.xz | while read -r f; do echo "$(xz -dc "$f" | grep -c '^Package:') $f"; done |
     sort -n | tail -1 | cut -d' ' -f2)
@@ -127,7 +127,7 @@ for run in $(seq "$runs"); do
   timed upgrade imgbuild "$run" "$work/upgrade-$run.log" "$bin" --cache-dir "$work/ib-cache" build --explain "$recipe" -o "$work/ib-out"
   # The static delta between the two commits, against the new commit's objects alone.
   repo=$work/ib-out/repo
-  new=$(ostree --repo="$repo" rev-parse imgbuild/debian11/x86_64/node)
+  new=$(ostree --repo="$repo" rev-parse imgbuild/debian12/x86_64/node)
   old=$(ostree --repo="$repo" rev-parse "$new^")
   delta=$(du -sb "$repo/deltas" | cut -f1)
   rm -rf "$work/one" && ostree --repo="$work/one" init --mode=archive &&
@@ -169,6 +169,9 @@ while IFS=$'\t' read -r url suite components; do
   mirrors+=("deb $url $suite $components")
 done < <(jq -r '.repos[] | [.url, .suite, (.components | join(" "))] | @tsv' "$work/lock.json")
 include=$(jq -r '[.packages[] | select(.essential != true) | .name] | join(",")' "$work/lock.json")
+suite=$(jq -r '.repos[0].suite' "$work/lock.json")
+# The recipe's include-packages pins as apt's preferences: such a repo gives those packages and no other.
+kernel_pin=$(jq -r '.repos[] | select(.["include-packages"]) | "Package: *\nPin: release n=\(.suite)\nPin-Priority: -1\n\nPackage: \(.["include-packages"] | join(" "))\nPin: release n=\(.suite)\nPin-Priority: \(.priority)\n"' "$work/lock.json")
 mkdir -p "$work/mm-debs"
 jq -r '.packages[] | [(.checksum | sub("^sha256:"; "")), (.url | split("/") | last), .name, .version, .arch] | @tsv' \
   "$work/lock.json" |
@@ -189,7 +192,8 @@ INITRD=No mmdebstrap --mode=root --variant=minbase --keyring=/usr/share/keyrings
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \\
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \\
   --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \\
-  --include='$include' "\${warm[@]}" bullseye "\$1" $(printf '"%s" ' "${mirrors[@]}")
+  --setup-hook='mkdir -p "\$1/etc/apt/preferences.d" && printf "%s\\n" "$kernel_pin" >"\$1/etc/apt/preferences.d/kernel"' \\
+  --include='$include' "\${warm[@]}" $suite "\$1" $(printf '"%s" ' "${mirrors[@]}")
 rm -rf "\$1.repo" && ostree --repo="\$1.repo" init --mode=archive
 # ostree holds files, directories and links only: the device nodes mmdebstrap made in /dev go.
 find "\$1/dev" -mindepth 1 -delete

@@ -89,6 +89,7 @@ json Lock::to_json() const {
                       {"metadata", metadata}};
         if (!repo.suite.empty()) entry["suite"] = repo.suite;
         if (!repo.components.empty()) entry["components"] = repo.components;
+        if (!repo.include_packages.empty()) entry["include-packages"] = repo.include_packages;
         repo_list.push_back(std::move(entry));
     }
     json package_list = json::array();
@@ -149,6 +150,7 @@ Lock lock_from_json(const json& document, const std::string& file) {
         repo.suite = reader.get<std::string>(entry, "suite", where, "", false);
         repo.components = reader.get<std::vector<std::string>>(entry, "components", where, {}, false);
         repo.priority = reader.get<int>(entry, "priority", where, 500, false);
+        repo.include_packages = reader.get<std::vector<std::string>>(entry, "include-packages", where, {}, false);
         json metadata = reader.get<json>(entry, "metadata", where, json::array(), false);
         for (std::size_t j = 0; j < metadata.size(); ++j) {
             std::string at = fmt::format("{}.metadata[{}]", where, j);

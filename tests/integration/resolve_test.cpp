@@ -143,6 +143,7 @@ TEST_F(ResolveTest, IncludePackagesPinsOnlyWhatItNames) {
     EXPECT_EQ(versions(lock_json)["libfoo"], "2.0"); // the pinned repo's best, not fixture-updates' 3.0
     for (const auto& package : lock_json.at("packages"))
         EXPECT_EQ(package.at("repo") == "pin", package.at("name") == "libfoo") << package.dump();
+    EXPECT_EQ(lock_json.at("repos").at(2).at("include-packages"), json::array({"libfoo"}));
 
     // A glob keeps every package it matches; one that matches nothing is an error at its place.
     std::string globbed =
