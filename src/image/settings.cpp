@@ -88,6 +88,7 @@ void to_json(json& out, const CheckSettings& checks) {
     out = {{"sysctl", checks.sysctl},
            {"modules-load", checks.modules_load},
            {"units", {{"enable", checks.units_enable}, {"mask", checks.units_mask}}}};
+    if (checks.containerd) out["containerd"] = true;
 }
 
 void from_json(const json& in, CheckSettings& checks) {
@@ -96,6 +97,7 @@ void from_json(const json& in, CheckSettings& checks) {
     const auto units = get_or<json>(in, "units", json::object());
     checks.units_enable = get_or<std::vector<std::string>>(units, "enable", {});
     checks.units_mask = get_or<std::vector<std::string>>(units, "mask", {});
+    checks.containerd = get_or<bool>(in, "containerd", false);
 }
 
 void to_json(json& out, const ImageSettings& settings) {
@@ -138,6 +140,12 @@ ImageSettings settings_of(const recipe::Recipe& recipe, std::optional<std::strin
     // The recipe's sysctl:, modules-load: and units: have the names the checks have.
     CheckSettings checks;
     from_json(document, checks);
+    // A package spec is a name, a glob or "name OP version": its first word names the package.
+    checks.containerd = false;
+    for (const auto& spec : get_or<std::vector<std::string>>(document, "packages", {})) {
+        auto name = spec.substr(0, spec.find_first_of(" \t<>=!"));
+        if (name == "containerd" || name == "containerd.io") checks.containerd = true;
+    }
     settings.checks = std::move(checks);
     auto remote_pointer = json::json_pointer("/ostree/remote");
     if (document.contains(remote_pointer)) {

@@ -10,6 +10,7 @@
 // getty and no kernel console write, one "KEY VALUE" line at a time between "begin PHASE" and
 // "end PHASE".
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -18,15 +19,18 @@
 #include <nlohmann/json.hpp>
 
 #include "imgbuild/image/manifest.hpp"
+#include "userdata.hpp"
 
 namespace imgbuild::verify {
 
 // What a boot does after its checks.
 enum class Phase {
-    boot,     // check, power off
-    upgrade,  // check, mark /etc, upgrade to the target commit, reboot
-    upgraded, // check the target is booted and /etc kept, reboot (the harness picks the old entry next)
-    rollback, // booted from the previous menu entry: check the old commit, make it the default, power off
+    boot,        // check, power off
+    upgrade,     // check, mark /etc, upgrade to the target commit, reboot
+    upgraded,    // check the target is booted and /etc kept, reboot (the harness picks the old entry next)
+    rollback,    // booted from the previous menu entry: check the old commit, make it the default, power off
+    first_boot,  // on a grown copy of the disk: check (the root grew), reboot
+    second_boot, // the same copy again: check that nothing more changed, power off
 };
 const char* phase_name(Phase phase);
 
@@ -46,6 +50,16 @@ struct Expectations {
     std::string remote_url;      // file:///path is mounted there from the update disk; else pull-local
     std::string ref;
     std::string marker; // written into /etc before the upgrade, expected after it
+    // The recipe installs containerd: its CRI plugin, runc with the systemd cgroup driver, overlayfs, and
+    // a container run from the root filesystem on the harness's extra disk.
+    bool containerd = false;
+    // Booted with a NoCloud seed of this user data: cloud-init must have applied it.
+    std::optional<UserData> user_data;
+    // Root growth: the disk was grown to this many bytes (0: no growth check) from the image's size.
+    std::uint64_t grown_disk = 0;
+    std::uint64_t image_disk = 0;
+    // second_boot: the root partition's and filesystem's sizes the first boot on the grown disk saw.
+    std::optional<std::uint64_t> previous_partition, previous_filesystem;
 };
 
 // What manifest.json promises of the booted image: its commit, kernel, name, ref, remote, and "checks"
@@ -97,5 +111,15 @@ std::vector<StatusDeployment> parse_status(const std::vector<std::string>& lines
 
 // Every check of one boot against what the recipe promised.
 std::vector<Check> evaluate(const GuestReport& report, const Expectations& expect, Phase phase);
+
+// The root's sizes a report gives (grow-partition's size, grow-fs), for the second boot's comparison.
+std::optional<std::uint64_t> reported_partition_size(const GuestReport& report);
+std::optional<std::uint64_t> reported_filesystem_size(const GuestReport& report);
+
+// The lines of a boot's serial console that read as failures: systemd's "[FAILED]" status lines and its
+// "Failed to …" messages (bare, or as "systemd[1]: Failed to …"), colour codes removed.
+std::vector<std::string> console_failures(const std::string& console_text);
+// The check of a console's failure lines.
+Check console_check(const std::vector<std::string>& failures);
 
 } // namespace imgbuild::verify

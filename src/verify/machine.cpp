@@ -29,6 +29,7 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t window_limit = 64 * 1024;
 constexpr std::size_t tail_limit = 8 * 1024;
+constexpr std::size_t console_limit = 64u << 20;
 
 // Terminal control sequences (GRUB draws its menu with them, systemd colours its status lines).
 std::string strip_escapes(std::string_view text) {
@@ -71,6 +72,17 @@ std::vector<std::string> qemu_command(const MachineSpec& spec) {
                     {"-drive",
                      fmt::format("if=none,id=updates,file={},format=raw,readonly=on", spec.updates_disk.string()),
                      "-device", "virtio-blk-pci,drive=updates,serial=imgbuild-updates,addr=0xa"});
+    // The NoCloud seed and the container's root filesystem: cloud-init finds the seed by its label,
+    // the check program the root filesystem by its serial (/dev/disk/by-id/virtio-imgbuild-rootfs).
+    if (!spec.seed_disk.empty())
+        argv.insert(argv.end(),
+                    {"-drive", fmt::format("if=none,id=seed,file={},format=raw,readonly=on", spec.seed_disk.string()),
+                     "-device", "virtio-blk-pci,drive=seed,serial=imgbuild-seed,addr=0xb"});
+    if (!spec.rootfs_disk.empty())
+        argv.insert(argv.end(),
+                    {"-drive",
+                     fmt::format("if=none,id=rootfs,file={},format=raw,readonly=on", spec.rootfs_disk.string()),
+                     "-device", "virtio-blk-pci,drive=rootfs,serial=imgbuild-rootfs,addr=0xc"});
     if (spec.firmware == "uefi") {
         auto [code, vars] = ovmf_files();
         argv.insert(argv.end(),
@@ -145,6 +157,7 @@ void Machine::pump(int timeout_ms) {
             m_log.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
             m_log.flush();
             m_tail += chunk;
+            if (m_console.size() < console_limit) m_console += chunk;
             m_tail_total += chunk.size();
             if (m_tail.size() > tail_limit) m_tail.erase(0, m_tail.size() - tail_limit);
             m_window += chunk;
@@ -223,6 +236,10 @@ bool Machine::wait_exit(Clock::time_point deadline) {
         if (!running()) return true;
     }
     return false;
+}
+
+std::string Machine::console_since(std::size_t offset) const {
+    return offset >= m_console.size() ? std::string() : m_console.substr(offset);
 }
 
 std::string Machine::console_tail(std::size_t lines) const {

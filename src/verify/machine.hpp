@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -25,6 +26,8 @@ struct MachineSpec {
     std::filesystem::path kernel;  // instead of disks: boot this kernel directly (the KVM probe)
     std::filesystem::path program_disk;
     std::filesystem::path updates_disk; // optional
+    std::filesystem::path seed_disk;    // optional: the NoCloud seed (FAT, label CIDATA)
+    std::filesystem::path rootfs_disk;  // optional: the container check's root filesystem (a tar)
     std::filesystem::path ovmf_vars;    // uefi: a writable copy of the variable store
     std::filesystem::path console_log;
     std::filesystem::path channel_log;
@@ -59,6 +62,9 @@ public:
     // Waits for QEMU to exit; false at the deadline.
     bool wait_exit(Clock::time_point deadline);
     bool running();
+    // Bytes of console output so far, and the text since such a count (the console of one boot).
+    std::size_t console_size() const { return m_console.size(); }
+    std::string console_since(std::size_t offset) const;
     // The console's last lines, for error messages.
     std::string console_tail(std::size_t lines = 15) const;
 
@@ -75,6 +81,7 @@ private:
     std::string m_window;         // console text since the last match, escape sequences removed
     std::string m_tail;           // the last few KiB of the console
     std::size_t m_tail_total = 0; // bytes read from the console so far
+    std::string m_console;        // all of it (up to 64 MiB), for the scan of each boot's failure lines
 };
 
 } // namespace imgbuild::verify

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "accel.hpp"
+#include "container.hpp"
 #include "guest.hpp"
 #include "imgbuild/commit/commit.hpp"
 #include "imgbuild/commit/metadata.hpp"
@@ -165,7 +166,7 @@ Clock::time_point after(double seconds) {
     return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-void run_sequence(const Sequence& sequence, const MachineSpec& base, const TestOptions& options, TestReport& report) {
+void run_sequence(Sequence sequence, const MachineSpec& base, const TestOptions& options, TestReport& report) {
     MachineSpec spec = base;
     spec.firmware = sequence.firmware;
     spec.console_log = report.log_dir / fmt::format("{}-console.log", sequence.firmware);
@@ -185,6 +186,7 @@ void run_sequence(const Sequence& sequence, const MachineSpec& base, const TestO
     for (std::size_t i = 0; i < sequence.phases.size(); ++i) {
         Phase phase = sequence.phases[i];
         const Expectations& expect = sequence.expectations[i];
+        std::size_t console_from = machine.console_size();
         BootResult boot;
         boot.firmware = sequence.firmware;
         boot.phase = phase_name(phase);
@@ -203,6 +205,7 @@ void run_sequence(const Sequence& sequence, const MachineSpec& base, const TestO
                                    : "QEMU exited before GRUB's menu appeared");
             return;
         }
+        console_from = machine.console_size(); // this boot's console: from its GRUB menu on
         machine.type(std::string(static_cast<std::size_t>(entry), ctrl_n) + "e");
         if (machine.wait_console(grub_editor, after(30)) < 0) {
             fail("GRUB's entry editor did not open");
@@ -223,8 +226,15 @@ void run_sequence(const Sequence& sequence, const MachineSpec& base, const TestO
         boot.seconds = std::chrono::duration<double>(Clock::now() - started).count();
         bool ended = machine.wait_channel(fmt::format("end {}", phase_name(phase)), deadline);
         auto guest = parse_report(machine.channel_text(), phase);
-        for (auto& check : evaluate(guest, expect, phase))
-            boot.checks.push_back(CheckResult{check.name, check.passed, check.detail});
+        auto checks = evaluate(guest, expect, phase);
+        // The console's [FAILED] and "Failed to" lines, from GRUB's menu to the end of the checks.
+        checks.push_back(console_check(console_failures(machine.console_since(console_from))));
+        for (auto& check : checks) boot.checks.push_back(CheckResult{check.name, check.passed, check.detail});
+        // The second boot on a grown disk compares with what the first one saw.
+        if (phase == Phase::first_boot && i + 1 < sequence.phases.size()) {
+            sequence.expectations[i + 1].previous_partition = reported_partition_size(guest);
+            sequence.expectations[i + 1].previous_filesystem = reported_filesystem_size(guest);
+        }
         boot.systemd_analyze = guest.first("analyze").value_or("");
         auto times = parse_startup_line(boot.systemd_analyze);
         boot.kernel_seconds = times.kernel;
@@ -251,9 +261,25 @@ std::string seconds_text(const std::optional<double>& value) {
     return value ? fmt::format("{:.1f} s", *value) : std::string("?");
 }
 
+// The image's virtual size (qemu-img info), for a grown copy.
+std::uint64_t virtual_size(const fs::path& image, const std::string& format) {
+    auto result = run_checked<VerifyError>(
+        ProcessOptions{{"qemu-img", "info", "--output=json", "-f", format, image.string()}}, "read the image's size");
+    auto info = json::parse(result.output, nullptr, false);
+    if (!info.is_object() || !info.contains("virtual-size") || !info["virtual-size"].is_number_unsigned())
+        throw VerifyError("Failed to read the size of '{}': qemu-img info gave no virtual-size", image.string());
+    return info["virtual-size"].get<std::uint64_t>();
+}
+
 } // namespace
 
 TestReport run_test(const TestOptions& options) {
+    // Bad input first: before anything boots.
+    std::optional<UserData> user_data;
+    if (!options.user_data.empty()) user_data = read_user_data(options.user_data);
+    if (options.grow == 1 || options.grow > 64) throw UsageError("--grow {}: give a factor from 2 to 64", options.grow);
+    if (options.grow && !options.upgrade_to.empty())
+        throw UsageError("--grow and --upgrade-to are separate tests: give one of them");
     Target target = locate(options);
     TestReport report;
     report.image = target.image.string();
@@ -273,6 +299,7 @@ TestReport run_test(const TestOptions& options) {
     }
 
     Expectations base = expectations_from_manifest(target.manifest);
+    base.user_data = user_data;
     std::string target_commit;
     Expectations upgraded;
     if (!options.upgrade_to.empty()) {
@@ -285,6 +312,7 @@ TestReport run_test(const TestOptions& options) {
             throw UsageError("--upgrade-to {} is the image's own commit {}: nothing to upgrade to", options.upgrade_to,
                              base.commit.substr(0, 12));
         upgraded = expectations_from_manifest(manifest_of_commit(target.repo, target_commit));
+        upgraded.user_data = user_data;
         base.target_commit = target_commit;
         base.marker = random_token();
         upgraded.previous_commit = base.commit;
@@ -303,6 +331,20 @@ TestReport run_test(const TestOptions& options) {
     spec.accel = report.accel;
     spec.disk = work / "overlay.qcow2";
     spec.program_disk = work / "checks.img";
+    if (user_data) {
+        spec.seed_disk = work / "seed.img";
+        write_seed_disk(spec.seed_disk, *user_data, random_token(), work);
+    }
+    if (base.containerd || upgraded.containerd) {
+        spec.rootfs_disk = work / "rootfs.img";
+        write_rootfs_disk(spec.rootfs_disk);
+    }
+    std::uint64_t image_size = 0;
+    if (options.grow) {
+        image_size = virtual_size(target.image, target.format);
+        base.image_disk = image_size;
+        base.grown_disk = image_size * options.grow;
+    }
     if (!target_commit.empty()) {
         spec.updates_disk = work / "updates.img";
         log::info("making the update disk from {}", target.repo.string());
@@ -312,11 +354,17 @@ TestReport run_test(const TestOptions& options) {
     for (const auto& firmware : firmwares) {
         // A fresh overlay per firmware: each boots the image as it was shipped.
         fs::remove(spec.disk);
-        run_checked<VerifyError>(ProcessOptions{{"qemu-img", "create", "-q", "-f", "qcow2", "-b", target.image.string(),
-                                                 "-F", target.format, spec.disk.string()}},
-                                 "make the copy-on-write overlay");
+        // Grown: the overlay is larger than the image (reads past its end are zeros).
+        std::vector<std::string> create = {
+            "qemu-img",    "create",          "-q", "-f", "qcow2", "-b", target.image.string(), "-F",
+            target.format, spec.disk.string()};
+        if (options.grow) create.push_back(std::to_string(base.grown_disk));
+        run_checked<VerifyError>(ProcessOptions{create}, "make the copy-on-write overlay");
         Sequence sequence{firmware, {}, {}};
-        if (target_commit.empty()) {
+        if (options.grow) {
+            sequence.phases = {Phase::first_boot, Phase::second_boot};
+            sequence.expectations = {base, base};
+        } else if (target_commit.empty()) {
             sequence.phases = {Phase::boot};
             sequence.expectations = {base};
         } else {

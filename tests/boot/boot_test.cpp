@@ -1,11 +1,14 @@
-// boot: `imgbuild test` on the default recipe's image (the default_bundle fixture), under UEFI and BIOS;
-// an upgrade from that build to a second one (one sysctl and one package changed) and the rollback; and
-// a broken image that the harness must fail, naming the checks.
+// boot: `imgbuild test` on the default recipe's image (the default_bundle fixture), under UEFI and BIOS
+// (with containerd's checks and the console's failure scan); user data through a NoCloud seed on a copy
+// of the disk grown to three times its size, booted twice; an upgrade from that build to a second one
+// (one sysctl and one package changed) and the rollback; and a broken image that the harness must fail,
+// naming the checks.
 
 #include <unistd.h>
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -68,7 +71,11 @@ void expect_default_checks_passed(const json& report, const std::string& firmwar
     for (const char* name :
          {"reached multi-user, no failed units", "booted the expected commit", "/usr is read-only", "/etc is writable",
           "sysctl net.ipv4.tcp_congestion_control = bbr", "sysctl net.netfilter.nf_conntrack_udp_timeout_stream = 120",
-          "module ip_vs", "module br_netfilter", "containerd.service is active", "apt-daily.timer is masked"}) {
+          "module ip_vs", "module br_netfilter", "containerd.service is active", "apt-daily.timer is masked",
+          "the console shows no failure", "cloud-init without a seed: not running, not failed",
+          "containerd's CRI plugin is loaded", "containerd runs runc with the systemd cgroup driver",
+          "containerd's snapshotter is overlayfs", "containerd's sandbox image is set",
+          "a container runs under containerd (ctr run)", "the container's cgroup is under a systemd slice"}) {
         auto check = find_check(boot, name);
         ASSERT_NE(check, nullptr) << name << " missing from\n" << boot.dump(2);
         EXPECT_TRUE((*check)["passed"].get<bool>()) << (*check).dump();
@@ -90,6 +97,71 @@ TEST(Boot, DefaultImagePassesItsChecksUnderBios) {
     auto report = boot_test(bundle, {"--boot", "bios"}, logs.path());
     expect_default_checks_passed(report, "bios");
     EXPECT_TRUE(fs::exists(logs.path() / "bios-console.log"));
+}
+
+// The node's first boot as a cloud gives it: user data on a NoCloud seed and a disk larger than the
+// image. One QEMU process, two boots on the same grown copy: the first provisions and grows the root,
+// the second must find everything as the first left it.
+TEST(Boot, UserDataAndRootGrowthOnAGrownDisk) {
+    IMGBUILD_SKIP_IF(cannot_boot());
+    TempDir dir;
+    auto user_data = dir.write("user-data", "#cloud-config\n"
+                                            "hostname: imgbuild-node17\n"
+                                            "write_files:\n"
+                                            "  - path: /etc/imgbuild-node/role\n"
+                                            "    content: |\n"
+                                            "      worker pool-a\n"
+                                            "    permissions: '0640'\n"
+                                            "runcmd:\n"
+                                            "  - echo joined-cluster-$(cat /etc/imgbuild-node/role | cut -d' ' -f2)\n");
+    auto report =
+        boot_test(bundle, {"--boot", "bios", "--user-data", user_data.string(), "--grow", "3"}, dir.path() / "logs");
+    ASSERT_EQ(report["boots"].size(), 2u) << report.dump(2);
+    EXPECT_TRUE(report["passed"].get<bool>()) << report.dump(2);
+    const json& first = report["boots"][0];
+    const json& second = report["boots"][1];
+    EXPECT_EQ(first["phase"], "first-boot");
+    EXPECT_EQ(second["phase"], "second-boot");
+    for (const json* boot : {&first, &second})
+        for (const char* name :
+             {"cloud-init finished the user data without errors", "cloud-init read the user data from the NoCloud seed",
+              "hostname imgbuild-node17", "user data wrote /etc/imgbuild-node/role", "user data runcmd ran",
+              "the root partition fills the disk", "the root filesystem fills its partition",
+              "the console shows no failure"}) {
+            auto check = find_check(*boot, name);
+            ASSERT_NE(check, nullptr) << name << " missing from\n" << boot->dump(2);
+            EXPECT_TRUE((*check)["passed"].get<bool>()) << (*check).dump();
+        }
+    auto output = find_check(first, "user data runcmd ran");
+    EXPECT_NE((*output)["detail"].get<std::string>().find("joined-cluster-pool-a"), std::string::npos)
+        << (*output).dump();
+    auto manifest = json::parse(read_file(bundle / "builds/latest/manifest.json"));
+    auto size_mib = static_cast<double>(manifest["disk"]["size"].get<std::uint64_t>() * 3) / (1 << 20);
+    EXPECT_NE(find_check(first, fmt::format("the disk is {:.1f} MiB (3x the image's)", size_mib)), nullptr)
+        << first.dump(2);
+    auto again = find_check(second, "a second boot changes nothing more");
+    ASSERT_NE(again, nullptr) << second.dump(2);
+    EXPECT_TRUE((*again)["passed"].get<bool>()) << (*again).dump();
+}
+
+// Bad user data stops before anything boots: exit 2 naming the file (and line:column in the YAML).
+TEST(Boot, BadUserDataIsRefusedBeforeBooting) {
+    IMGBUILD_SKIP_IF(cannot_boot());
+    TempDir dir;
+    auto missing = run_imgbuild(
+        {"--cache-dir", IMGBUILD_E2E_CACHE, "test", bundle.string(), "--user-data", (dir.path() / "absent").string()});
+    EXPECT_EQ(missing.exit_code, 2) << missing.err;
+    EXPECT_NE(missing.err.find((dir.path() / "absent").string()), std::string::npos) << missing.err;
+    auto broken = dir.write("broken.yaml", "#cloud-config\nwrite_files:\n  path: /x\n");
+    auto refused =
+        run_imgbuild({"--cache-dir", IMGBUILD_E2E_CACHE, "test", bundle.string(), "--user-data", broken.string()});
+    EXPECT_EQ(refused.exit_code, 2) << refused.err;
+    EXPECT_NE(refused.err.find(broken.string() + ":3:3: write_files must be a list"), std::string::npos) << refused.err;
+    auto text = dir.write("notes.txt", "join the cluster please\n");
+    auto neither =
+        run_imgbuild({"--cache-dir", IMGBUILD_E2E_CACHE, "test", bundle.string(), "--user-data", text.string()});
+    EXPECT_EQ(neither.exit_code, 2) << neither.err;
+    EXPECT_NE(neither.err.find(text.string() + ": not user data"), std::string::npos) << neither.err;
 }
 
 // Build 1 is the fixture's; build 2 (one sysctl changed, one package added) goes into a copy of the

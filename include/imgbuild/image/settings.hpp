@@ -30,6 +30,10 @@ struct CheckSettings {
     std::vector<std::string> modules_load;
     std::vector<std::string> units_enable;
     std::vector<std::string> units_mask;
+    // The recipe installs containerd (containerd or containerd.io in packages:): the boot checks prove
+    // its CRI plugin, runc with the systemd cgroup driver, overlayfs, and run a container. Written to
+    // JSON only when true, so the settings of a recipe without it keep their text.
+    bool containerd = false;
     bool operator==(const CheckSettings&) const = default;
 };
 

@@ -31,6 +31,12 @@ struct TestOptions {
     std::filesystem::path log_dir;   // serial logs (default: <build dir>/test)
     std::string accel = "auto";      // auto (KVM when a probe boots a kernel with it), kvm, tcg
     double boot_timeout = 600;       // seconds for each boot to report
+    // A #cloud-config or #! script the node gets at its first boot through a NoCloud seed; the checks
+    // then prove cloud-init applied it (hostname, written files, commands run).
+    std::filesystem::path user_data;
+    // Boot twice on a copy of the disk grown to this many times its size (0: the image's own size): the
+    // root must fill it after the first boot, and the second boot must change nothing more.
+    unsigned grow = 0;
 };
 
 struct CheckResult {
@@ -41,7 +47,7 @@ struct CheckResult {
 
 struct BootResult {
     std::string firmware; // bios, uefi
-    std::string phase;    // boot, upgrade, upgraded, rollback
+    std::string phase;    // boot, upgrade, upgraded, rollback, first-boot, second-boot
     std::string commit;   // the commit this boot had to run
     bool passed = false;
     std::optional<double> seconds; // host wall time from power-on (or reboot) to the first report line

@@ -1,5 +1,7 @@
-// imgbuild test IMAGE|BUILD|OUTDIR [--boot bios|uefi|both] [--upgrade-to REF] [--json]: boots the image
-// under QEMU and checks it from inside; with --upgrade-to, upgrades the node, reboots and rolls back.
+// imgbuild test IMAGE|BUILD|OUTDIR [--boot bios|uefi|both] [--upgrade-to REF] [--user-data FILE]
+// [--grow N] [--json]: boots the image under QEMU and checks it from inside; with --upgrade-to, upgrades
+// the node, reboots and rolls back; with --user-data, provisions it through cloud-init's NoCloud; with
+// --grow, boots twice on a copy of the disk N times as large.
 
 #include <iostream>
 
@@ -15,6 +17,7 @@ struct Test final : Command {
     std::string boot = "image";
     std::string repo;
     std::string log_dir;
+    std::string user_data;
     bool json = false;
 
     void setup(CLI::App& command) override {
@@ -33,6 +36,17 @@ struct Test final : Command {
             .add_option("--repo", repo,
                         "With --upgrade-to: the repository to upgrade from (default: the bundle's repo/)")
             ->type_name("REPO");
+        command
+            .add_option("--user-data", user_data,
+                        "Boot with this user data on a NoCloud seed (#cloud-config or a #! script) and check that "
+                        "cloud-init applied it: hostname, write_files, runcmd or the script")
+            ->type_name("FILE");
+        command
+            .add_option("--grow", options.grow,
+                        "Boot on a copy of the disk N times its size: the root partition and filesystem must fill "
+                        "it, and a second boot must change nothing more")
+            ->type_name("N")
+            ->check(CLI::Range(2u, 64u));
         command.add_option("--accel", options.accel, "auto (KVM only when a probe boots a kernel with it), kvm, tcg")
             ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
             ->capture_default_str();
@@ -46,7 +60,10 @@ struct Test final : Command {
             "systemd.run= for a check program on an extra disk (nothing is added to the image); its results come\n"
             "back on a second serial port. Checks: multi-user reached with no failed units, the booted commit,\n"
             "/usr read-only and /etc, /var writable, the kernel, every sysctl and modules-load entry of the recipe,\n"
-            "its enabled units active and masked units masked; the boot time (systemd-analyze) is reported.\n"
+            "its enabled units active and masked units masked, no [FAILED] or 'Failed to' line on the console,\n"
+            "cloud-init not left running or failed, and with containerd its CRI plugin, runc with the systemd\n"
+            "cgroup driver, overlayfs and a container run from a busybox root filesystem; the boot time\n"
+            "(systemd-analyze) is reported.\n"
             "Exit 0 only when every check passed.");
     }
 
@@ -58,6 +75,7 @@ struct Test final : Command {
             options.boot = {boot};
         options.repo = repo;
         options.log_dir = log_dir;
+        options.user_data = user_data;
         options.cache_dir = global.cache();
         auto report = verify::run_test(options);
         if (json)

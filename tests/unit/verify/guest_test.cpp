@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include "imgbuild/core/digest.hpp"
 #include "imgbuild/core/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -48,6 +51,7 @@ std::string healthy_report(const std::string& phase = "boot") {
            "module ip_vs loaded\nmodule br_netfilter builtin\n"
            "unit containerd.service active\n"
            "masked apt-daily.timer masked\n"
+           "cloud-init-status disabled\n"
            "marker \n"
            "end " +
            phase + "\n";
@@ -226,6 +230,254 @@ TEST(Evaluate, UpgradeUpgradedRollback) {
     checks = evaluate(parse_report(rollback, Phase::rollback), node(), Phase::rollback);
     EXPECT_TRUE(find(checks, "booted the expected commit")->passed);
     EXPECT_TRUE(find(checks, "rollback made the old commit the default")->passed);
+}
+
+// A BIOS boot's console as the serial port captured it (colour codes, CR LF, kernel timestamps).
+const std::string bios_console =
+    "\x1b[2J\x1b[01;01H\x1b[=3hGNU GRUB  version 2.06\r\n"
+    "[    0.000000] Linux version 6.1.0-57-amd64\r\n"
+    "[    2.104512] systemd[1]: systemd 252.39-1~deb12u1 running in system mode\r\n"
+    "[\x1b[0;32m  OK  \x1b[0m] Reached target \x1b[0;1;39mlocal-fs.target\x1b[0m - Local File Systems.\r\n"
+    "[\x1b[0;1;31mFAILED\x1b[0m] Failed to set up automount \x1b[0;1;39mboot-efi.automount\x1b[0m - EFI System "
+    "Partition Automount.\r\n"
+    "See 'systemctl status boot-efi.automount' for details.\r\n"
+    "[    3.220000] systemd-gpt-auto-generator[201]: Failed to dissect: Permission denied\r\n"
+    "[    4.000000] ACPI: Failed to find something harmless\r\n"
+    "         Starting \x1b[0;1;39msystemd-failed-units.service\x1b[0m - Report failed units...\r\n"
+    "systemd.run_failure_action=none\r\n"
+    "node-17 login: \r\n";
+
+TEST(Console, FindsSystemdFailureLines) {
+    auto lines = console_failures(bios_console);
+    ASSERT_EQ(lines.size(), 2u) << ::testing::PrintToString(lines);
+    EXPECT_EQ(lines[0], "[FAILED] Failed to set up automount boot-efi.automount - EFI System Partition Automount.");
+    EXPECT_EQ(lines[1], "[    3.220000] systemd-gpt-auto-generator[201]: Failed to dissect: Permission denied");
+    auto check = console_check(lines);
+    EXPECT_FALSE(check.passed);
+    EXPECT_NE(check.detail.find("2 failure lines"), std::string::npos) << check.detail;
+    EXPECT_NE(check.detail.find("EFI System Partition Automount"), std::string::npos) << check.detail;
+    // systemd's journal forwarded to the console, and a bare "Failed to" line.
+    EXPECT_EQ(console_failures("systemd[1]: Failed to start foo.service\nFailed to mount /var\n").size(), 2u);
+}
+
+TEST(Console, ACleanBootPasses) {
+    std::string clean = bios_console;
+    clean.erase(clean.find("[\x1b[0;1;31mFAILED"), clean.find("[    4.0") - clean.find("[\x1b[0;1;31mFAILED"));
+    EXPECT_TRUE(console_failures(clean).empty()) << ::testing::PrintToString(console_failures(clean));
+    EXPECT_TRUE(console_check({}).passed);
+}
+
+UserData provisioning() {
+    return parse_user_data("#cloud-config\nhostname: node-17\n"
+                           "write_files:\n  - {path: /etc/node/role, content: worker, permissions: '0640'}\n"
+                           "runcmd:\n  - echo joined-the-cluster\n",
+                           "ud.yaml");
+}
+
+std::string provisioned_report(const UserData& data, const std::string& status = "done",
+                               const std::string& errors = "[]") {
+    std::string text = healthy_report();
+    std::string lines = "hostname node-17\n"
+                        "user-data " +
+                        data.sha256 +
+                        "\n"
+                        "file 0 " +
+                        sha256_hex("worker") + " " + sha256_hex("worker") +
+                        " 640 root:root 6\n"
+                        "file-head 0 worker\n"
+                        "script runcmd\n"
+                        "output-log Cloud-init v. 22.4 running 'modules:final' at Thu, 03 Dec 2026 18:00:00 +0000.\n"
+                        "output-log joined-the-cluster\n"
+                        "cloud-init-blame 2.1s cloud-init-local.service\n";
+    text.replace(text.find("cloud-init-status disabled\n"), 27,
+                 "cloud-init-status " + status +
+                     "\ncloud-init-result {\"v1\": {\"datasource\": \"DataSourceNoCloud\", "
+                     "\"errors\": " +
+                     errors + "}}\n" + lines);
+    return text;
+}
+
+TEST(Evaluate, UserDataApplied) {
+    auto expect = node();
+    expect.user_data = provisioning();
+    auto checks = evaluate(parse_report(provisioned_report(*expect.user_data), Phase::boot), expect, Phase::boot);
+    for (const auto& check : checks) EXPECT_TRUE(check.passed) << check.name << ": " << check.detail;
+    for (const char* name :
+         {"cloud-init finished the user data without errors", "cloud-init read the user data from the NoCloud seed",
+          "hostname node-17", "user data wrote /etc/node/role", "user data runcmd ran"})
+        ASSERT_NE(find(checks, name), nullptr) << name;
+    EXPECT_NE(find(checks, "user data runcmd ran")->detail.find("joined-the-cluster"), std::string::npos);
+    EXPECT_EQ(find(checks, "user data runcmd ran")->detail.find("Cloud-init v."), std::string::npos);
+}
+
+TEST(Evaluate, UserDataFailureNamesTheStep) {
+    auto expect = node();
+    expect.user_data = provisioning();
+    auto text = provisioned_report(*expect.user_data, "error",
+                                   "[\"('scripts_user', RuntimeError('Runparts: 1 failures (runcmd) in 1 attempted "
+                                   "commands'))\"]");
+    text.replace(text.find("hostname node-17"), 16, "hostname localhost");
+    text.replace(text.find(" 640 root:root 6"), 16, " 644 root:root 6");
+    text.replace(text.find("end boot"), 0,
+                 "cloud-init-log 2026-12-03 18:00:01,000 - util.py[WARNING]: Failed running "
+                 "/var/lib/cloud/instance/scripts/runcmd [1]\n");
+    auto checks = evaluate(parse_report(text, Phase::boot), expect, Phase::boot);
+    auto finished = find(checks, "cloud-init finished the user data without errors");
+    ASSERT_NE(finished, nullptr);
+    EXPECT_FALSE(finished->passed);
+    EXPECT_NE(finished->detail.find("status 'error'"), std::string::npos) << finished->detail;
+    EXPECT_NE(finished->detail.find("scripts_user"), std::string::npos) << finished->detail;
+    EXPECT_NE(finished->detail.find("Failed running /var/lib/cloud/instance/scripts/runcmd"), std::string::npos);
+    EXPECT_FALSE(find(checks, "hostname node-17")->passed);
+    EXPECT_EQ(find(checks, "hostname node-17")->detail, "the hostname is 'localhost'");
+    EXPECT_FALSE(find(checks, "user data wrote /etc/node/role")->passed);
+    EXPECT_NE(find(checks, "user data wrote /etc/node/role")->detail.find("mode 644 (written: 640)"),
+              std::string::npos);
+    EXPECT_FALSE(find(checks, "user data runcmd ran")->passed);
+    EXPECT_NE(find(checks, "user data runcmd ran")->detail.find("scripts-user module failed"), std::string::npos);
+}
+
+TEST(Evaluate, NoSeedCloudInitMustNotRunOrFail) {
+    auto text = healthy_report();
+    text.replace(text.find("cloud-init-status disabled"), 26, "cloud-init-status running");
+    auto checks = evaluate(parse_report(text, Phase::boot), node(), Phase::boot);
+    auto check = find(checks, "cloud-init without a seed: not running, not failed");
+    ASSERT_NE(check, nullptr);
+    EXPECT_FALSE(check->passed);
+    text.replace(text.find("cloud-init-status running"), 25, "cloud-init-status absent");
+    checks = evaluate(parse_report(text, Phase::boot), node(), Phase::boot);
+    EXPECT_EQ(find(checks, "cloud-init without a seed: not running, not failed"), nullptr)
+        << "no cloud-init in the image: nothing to check";
+}
+
+const std::string containerd_lines =
+    "containerd-version containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3\n"
+    "ctr-plugin io.containerd.grpc.v1 cri linux/amd64 ok\n"
+    "containerd-config default_runtime_name = \"runc\"\n"
+    "containerd-config sandbox_image = \"registry.k8s.io/pause:3.6\"\n"
+    "containerd-config snapshotter = \"overlayfs\"\n"
+    "containerd-config SystemdCgroup = true\n"
+    "ctr-run 0\n"
+    "ctr-output 0::/system.slice/imgbuild-test-imgbuild-test-812.scope\n";
+
+TEST(Evaluate, ContainerdReadyForKubelet) {
+    auto expect = node();
+    expect.containerd = true;
+    auto text = healthy_report();
+    text.replace(text.find("end boot"), 0, containerd_lines);
+    auto checks = evaluate(parse_report(text, Phase::boot), expect, Phase::boot);
+    for (const auto& check : checks) EXPECT_TRUE(check.passed) << check.name << ": " << check.detail;
+    for (const char* name :
+         {"containerd's CRI plugin is loaded", "containerd runs runc with the systemd cgroup driver",
+          "containerd's snapshotter is overlayfs", "containerd's sandbox image is set",
+          "a container runs under containerd (ctr run)", "the container's cgroup is under a systemd slice"})
+        ASSERT_NE(find(checks, name), nullptr) << name;
+    EXPECT_EQ(find(checks, "containerd's sandbox image is set")->detail, "sandbox_image registry.k8s.io/pause:3.6");
+}
+
+TEST(Evaluate, ContainerdAsDebianShipsItFails) {
+    auto expect = node();
+    expect.containerd = true;
+    auto text = healthy_report();
+    // No config.toml: cgroupfs driver; the CRI plugin disabled; ctr could not start the container.
+    text.replace(text.find("end boot"), 0,
+                 "containerd-config default_runtime_name = \"runc\"\n"
+                 "containerd-config snapshotter = \"overlayfs\"\n"
+                 "containerd-config SystemdCgroup = false\n"
+                 "ctr-run 1\n"
+                 "ctr-output ctr: failed to create shim task: OCI runtime create failed\n");
+    auto checks = evaluate(parse_report(text, Phase::boot), expect, Phase::boot);
+    EXPECT_FALSE(find(checks, "containerd's CRI plugin is loaded")->passed);
+    EXPECT_FALSE(find(checks, "containerd runs runc with the systemd cgroup driver")->passed);
+    EXPECT_NE(find(checks, "containerd runs runc with the systemd cgroup driver")->detail.find("SystemdCgroup false"),
+              std::string::npos);
+    EXPECT_TRUE(find(checks, "containerd's snapshotter is overlayfs")->passed);
+    EXPECT_FALSE(find(checks, "containerd's sandbox image is set")->passed);
+    EXPECT_FALSE(find(checks, "a container runs under containerd (ctr run)")->passed);
+    EXPECT_NE(find(checks, "a container runs under containerd (ctr run)")->detail.find("OCI runtime create failed"),
+              std::string::npos);
+    EXPECT_FALSE(find(checks, "the container's cgroup is under a systemd slice")->passed);
+}
+
+std::string grown_report(const std::string& phase, std::uint64_t part_sectors, std::uint64_t fs_bytes) {
+    auto text = healthy_report(phase);
+    text.replace(text.find("end " + phase), 0,
+                 fmt::format("grow-disk vda 25165824\n"
+                             "grow-partition vda3 135168 {}\n"
+                             "grow-fs {}\n"
+                             "grow-unit systemd-repart.service active success\n"
+                             "grow-log systemd-repart.service Growing existing partition 2.\n",
+                             part_sectors, fs_bytes));
+    return text;
+}
+
+TEST(Evaluate, RootGrowth) {
+    auto expect = node();
+    expect.image_disk = 4ull << 30;
+    expect.grown_disk = 12ull << 30;
+    // Filled: 12 GiB less the partition's start and the GPT's backup; ext4 on all of it.
+    std::uint64_t sectors = 25165824 - 135168 - 2048;
+    auto checks = evaluate(parse_report(grown_report("first-boot", sectors, sectors * 512), Phase::first_boot), expect,
+                           Phase::first_boot);
+    for (const auto& check : checks) EXPECT_TRUE(check.passed) << check.name << ": " << check.detail;
+    ASSERT_NE(find(checks, "the disk is 12288.0 MiB (3x the image's)"), nullptr);
+    ASSERT_NE(find(checks, "the root partition fills the disk"), nullptr);
+    ASSERT_NE(find(checks, "the root filesystem fills its partition"), nullptr);
+    EXPECT_EQ(find(checks, "a second boot changes nothing more"), nullptr);
+    auto report = parse_report(grown_report("first-boot", sectors, sectors * 512), Phase::first_boot);
+    EXPECT_EQ(reported_partition_size(report), sectors * 512);
+    EXPECT_EQ(reported_filesystem_size(report), sectors * 512);
+
+    // Not grown: the image's partition (4 GiB) on the 12 GiB disk.
+    checks = evaluate(parse_report(grown_report("first-boot", 8251392, 8251392ull * 512), Phase::first_boot), expect,
+                      Phase::first_boot);
+    auto partition = find(checks, "the root partition fills the disk");
+    EXPECT_FALSE(partition->passed);
+    EXPECT_NE(partition->detail.find("vda3 ends at 4095.0 MiB of 12288.0 MiB"), std::string::npos) << partition->detail;
+    EXPECT_NE(partition->detail.find("Growing existing partition 2."), std::string::npos) << partition->detail;
+    // The partition grew, its ext4 did not.
+    checks = evaluate(parse_report(grown_report("first-boot", sectors, 8251392ull * 512), Phase::first_boot), expect,
+                      Phase::first_boot);
+    EXPECT_TRUE(find(checks, "the root partition fills the disk")->passed);
+    EXPECT_FALSE(find(checks, "the root filesystem fills its partition")->passed);
+
+    // The second boot: equal sizes pass, any change fails.
+    expect.previous_partition = sectors * 512;
+    expect.previous_filesystem = sectors * 512;
+    checks = evaluate(parse_report(grown_report("second-boot", sectors, sectors * 512), Phase::second_boot), expect,
+                      Phase::second_boot);
+    ASSERT_NE(find(checks, "a second boot changes nothing more"), nullptr);
+    EXPECT_TRUE(find(checks, "a second boot changes nothing more")->passed);
+    expect.previous_filesystem = sectors * 512 - 4096;
+    checks = evaluate(parse_report(grown_report("second-boot", sectors, sectors * 512), Phase::second_boot), expect,
+                      Phase::second_boot);
+    EXPECT_FALSE(find(checks, "a second boot changes nothing more")->passed);
+    // Nothing reported: a failure, not a pass.
+    checks = evaluate(parse_report(healthy_report("first-boot"), Phase::first_boot), expect, Phase::first_boot);
+    EXPECT_FALSE(find(checks, "the root fills the grown disk")->passed);
+}
+
+TEST(GuestProgram, EverySectionIsValidShell) {
+    auto expect = node();
+    expect.containerd = true;
+    expect.user_data = provisioning();
+    expect.grown_disk = 12ull << 30;
+    std::string program = guest_program(expect);
+    test::TempDir dir;
+    auto path = dir.write("checks.sh", program);
+    auto syntax = run_process(ProcessOptions{{"sh", "-n", path.string()}});
+    EXPECT_TRUE(syntax.ok()) << syntax.output;
+    EXPECT_NE(program.find("check_file 0 '/etc/node/role' 6"), std::string::npos) << program;
+    EXPECT_NE(program.find("ctr run --rm --rootfs --runc-systemd-cgroup --cgroup"), std::string::npos);
+    EXPECT_NE(program.find("cloud-init status --wait"), std::string::npos);
+    EXPECT_NE(program.find("grow-partition"), std::string::npos);
+    EXPECT_NE(program.find("first-boot)"), std::string::npos) << "the first boot on a grown disk reboots";
+    // Without those expectations the program asks nothing of them (but always of cloud-init).
+    auto plain = guest_program(node());
+    EXPECT_EQ(plain.find("ctr run"), std::string::npos);
+    EXPECT_EQ(plain.find("check_file"), std::string::npos);
+    EXPECT_EQ(plain.find("grow-partition"), std::string::npos);
+    EXPECT_NE(plain.find("cloud-init status --wait"), std::string::npos);
 }
 
 } // namespace
