@@ -181,9 +181,9 @@ TEST(Boot, UpgradeToTheNextBuildAndRollBack) {
          {std::string("manifest.json"), manifest1["artifacts"]["qcow2"]["file"].get<std::string>()})
         fs::copy_file(first / file, out / "builds" / first.filename() / file);
 
-    fs::path recipe = dir.write("node-next.yaml", "name: debian11-node\n"
+    fs::path recipe = dir.write("node-next.yaml", "name: debian12-node\n"
                                                   "include: [" +
-                                                      (source / "recipes/debian11-node.yaml").string() +
+                                                      (source / "recipes/debian12-node.yaml").string() +
                                                       "]\n"
                                                       "packages: [less]\n"
                                                       "sysctl:\n  net.core.somaxconn: 8192\n");
@@ -229,9 +229,9 @@ TEST(Boot, BrokenImageFailsNamingItsChecks) {
     dir.write("node-broken.service", "[Unit]\nDescription=A unit that fails\n[Service]\nType=oneshot\n"
                                      "ExecStart=/bin/false\n[Install]\nWantedBy=multi-user.target\n");
     fs::path recipe = dir.write(
-        "broken.yaml", "name: debian11-node\n"
+        "broken.yaml", "name: debian12-node\n"
                        "include: [" +
-                           (source / "recipes/debian11-node.yaml").string() +
+                           (source / "recipes/debian12-node.yaml").string() +
                            "]\n"
                            "sysctl:\n  vm.overcommit_memory: 5\n"
                            "files:\n  - {path: /etc/systemd/system/node-broken.service, source: node-broken.service}\n"
@@ -256,8 +256,11 @@ TEST(Boot, BrokenImageFailsNamingItsChecks) {
     auto failed = failed_checks(manifest["test"]);
     EXPECT_NE(std::find(failed.begin(), failed.end(), "sysctl vm.overcommit_memory = 5"), failed.end());
     EXPECT_TRUE(fs::exists(builds[0] / "test/bios-console.log"));
+    // The unit's failure is on the console too, quoted by the console's scan.
+    EXPECT_NE(std::find(failed.begin(), failed.end(), "the console shows no failure"), failed.end());
+    EXPECT_NE(build.err.find("Failed to start node-broken.service"), std::string::npos) << build.err;
     // Everything else the recipe asked for did hold.
-    EXPECT_EQ(failed.size(), 3u) << manifest["test"].dump(2);
+    EXPECT_EQ(failed.size(), 4u) << manifest["test"].dump(2);
 }
 
 } // namespace
