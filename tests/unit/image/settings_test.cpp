@@ -55,6 +55,22 @@ TEST_F(SettingsTest, ARecipeGivesTheTextCommitsStore) {
     EXPECT_EQ(read.compress_or_default(), "zstd");
 }
 
+// containerd (or Docker's containerd.io) in packages: the boot checks prove it; written only when true.
+TEST_F(SettingsTest, ContainerdInThePackagesIsChecked) {
+    dir.write("apt/sources.list", "deb http://mirror.example/debian bookworm main\n");
+    auto path = dir.write("c.yaml", "name: node\nformat: deb\npackages: [runc, containerd >= 1.6]\n"
+                                    "repos: [{name: r, type: deb, url: 'http://mirror.example/debian', "
+                                    "suite: bookworm}]\n");
+    auto settings = settings_of(recipe::load(path, recipe::LoadOptions{{}, dir.path() / "apt"}), std::nullopt);
+    ASSERT_TRUE(settings.checks);
+    EXPECT_TRUE(settings.checks->containerd);
+    auto text = json(settings).dump();
+    EXPECT_NE(text.find(R"("containerd":true)"), std::string::npos) << text;
+    EXPECT_EQ(json::parse(text).get<ImageSettings>(), settings);
+    EXPECT_FALSE(settings_of(load(""), std::nullopt).checks->containerd);
+    EXPECT_EQ(json(settings_of(load(""), std::nullopt)).dump().find("containerd"), std::string::npos);
+}
+
 TEST_F(SettingsTest, AbsentKeysStayAbsentAndHaveTheirDefaults) {
     auto settings = settings_of(load(""), std::nullopt);
     const std::string text =
