@@ -160,7 +160,7 @@ udevadm settle 2>/dev/null
 rootfs=/run/imgbuild-test-rootfs id=imgbuild-test-$$
 mkdir -p "$rootfs" &&
     tar -x -f /dev/disk/by-id/virtio-imgbuild-rootfs -C "$rootfs" > /run/imgbuild-ctr.log 2>&1 &&
-    ctr run --rm --rootfs --runc-systemd-cgroup --cgroup "system.slice:imgbuild-test:$id" "$rootfs" "$id" \
+    ctr run --rm --rootfs --runc-systemd-cgroup --cgroup "system.slice:imgbuild:$id" "$rootfs" "$id" \
         /bin/busybox cat /proc/self/cgroup >> /run/imgbuild-ctr.log 2>&1
 say "ctr-run $?"
 while IFS= read -r line; do say "ctr-output $line"; done < /run/imgbuild-ctr.log
@@ -622,7 +622,9 @@ std::vector<std::string> console_failures(const std::string& console_text) {
     static const std::regex failed(R"(\[\s*FAILED\s*\])");
     static const std::regex failed_to(
         R"(^\s*(\[\s*[0-9]+\.[0-9]+\]\s*)?([A-Za-z0-9_.@-]*systemd[A-Za-z0-9_.@-]*(\[[0-9]+\])?:\s*)?Failed to )");
-    std::string plain = std::regex_replace(console_text, escape, "");
+    // systemd shortens a long status line with "…", cutting through a colour code: drop what is left of it.
+    static const std::regex cut_escape("\x1b\\[[0-9;?]*");
+    std::string plain = std::regex_replace(std::regex_replace(console_text, escape, ""), cut_escape, "");
     std::vector<std::string> result;
     std::string line;
     auto flush = [&] {

@@ -256,6 +256,12 @@ TEST(Console, FindsSystemdFailureLines) {
     EXPECT_FALSE(check.passed);
     EXPECT_NE(check.detail.find("2 failure lines"), std::string::npos) << check.detail;
     EXPECT_NE(check.detail.find("EFI System Partition Automount"), std::string::npos) << check.detail;
+    // A status line systemd shortened through a colour code.
+    EXPECT_EQ(
+        console_failures("[\x1b[0;1;31mFAILED\x1b[0m] Failed to start \x1b[0;1;39msystemd-mo\xe2\x80\xa6service - "
+                         "Load Kernel Modules.\r\n"),
+        std::vector<std::string>{"[FAILED] Failed to start systemd-mo\xe2\x80\xa6service - Load Kernel Modules."});
+    EXPECT_EQ(console_failures("automount \x1b[0;1;39\xe2\x80\xa6 - EFI\n[FAILED] x\n").back(), "[FAILED] x");
     // systemd's journal forwarded to the console, and a bare "Failed to" line.
     EXPECT_EQ(console_failures("systemd[1]: Failed to start foo.service\nFailed to mount /var\n").size(), 2u);
 }
@@ -358,7 +364,7 @@ const std::string containerd_lines =
     "containerd-config snapshotter = \"overlayfs\"\n"
     "containerd-config SystemdCgroup = true\n"
     "ctr-run 0\n"
-    "ctr-output 0::/system.slice/imgbuild-test-imgbuild-test-812.scope\n";
+    "ctr-output 0::/system.slice/imgbuild-imgbuild-test-812.scope\n";
 
 TEST(Evaluate, ContainerdReadyForKubelet) {
     auto expect = node();
