@@ -1,6 +1,6 @@
 // The image stage: deploy the commit into a sysroot (user namespace), add GRUB, lay out the hybrid GPT
-// disk in a file, then qcow2, manifest.json and the SPDX SBOM. Everything is written under a temporary
-// name and renamed when whole. make_image is the list of steps; each step is a function below.
+// disk in a file, then each platform's qcow2 (platforms.hpp), manifest.json, the SPDX SBOM and
+// SHA256SUMS. Everything is written under a temporary name and renamed when whole.
 
 #include "imgbuild/image/image.hpp"
 
@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <list>
 #include <set>
 #include <thread>
 
@@ -165,6 +166,7 @@ struct Plan {
     ImageSettings settings;
     std::string name;
     std::vector<std::string> formats, boot;
+    OutputPlan outputs; // the disk files, and which each platform imports
     std::uint64_t size = 0;
     std::string seed; // the disk's identifiers derive from it
     DiskLayout layout;
@@ -214,6 +216,8 @@ Plan plan_image(const ImageOptions& options) {
     plan.boot = options.boot.empty() ? plan.settings.boot_or_default() : options.boot;
     check_formats(plan.formats);
     check_boot(plan.boot);
+    plan.outputs =
+        plan_outputs(plan.formats, plan.settings.compress_or_default(), plan.settings.platforms_or_default());
     plan.size = plan.settings.size_or_default();
 
     // Every identifier from the commit and the disk's shape: the same commit, the same bytes. The root
@@ -265,19 +269,27 @@ Sysroot deploy_sysroot(Plan& plan, const ImageOptions& options, const fs::path& 
     return sysroot;
 }
 
+// One qcow2 of the plan: its file, and when compressed the cache of its clusters for the next build.
+struct Qcow2Output {
+    Qcow2Output(DiskOutput spec, const fs::path& path) : disk(std::move(spec)), file(path) {}
+    DiskOutput disk;
+    AtomicFile file;
+    std::optional<ClusterCache> clusters;
+    Qcow2Result written;
+};
+
 // The files an image run publishes, renamed into place only when everything is whole.
 struct Outputs {
     std::optional<AtomicFile> raw;
-    std::optional<AtomicFile> qcow2;
-    std::optional<ClusterCache> clusters; // a compressed qcow2's, for the next build
-    Qcow2Result written;
+    std::list<Qcow2Output> qcow2s; // AtomicFile does not move
 };
 
 // Where the raw disk is made: in memory (tmpfs) when it fits, since mke2fs writes it in 4 KiB pieces,
 // which costs a disk-backed filesystem twice the time; the raw artifact is then a sparse copy of it.
 // Empty: in the raw artifact itself.
 fs::path choose_scratch(const Plan& plan, const ImageOptions& options, const fs::path& work, Outputs& out) {
-    bool want_raw = contains(plan.formats, "raw");
+    bool want_raw = std::any_of(plan.outputs.disks.begin(), plan.outputs.disks.end(),
+                                [](const DiskOutput& disk) { return disk.format == "raw"; });
     if (want_raw) out.raw.emplace(options.outdir / (plan.stem + ".raw"));
     fs::path scratch = scratch_disk(plan.layout.size);
     if (scratch.empty() && !want_raw) scratch = work / "disk.raw";
@@ -327,13 +339,14 @@ Description describe(const Plan& plan, const fs::path& deployment, StageTimes& t
 }
 
 // qcow2 (compat 1.1). Compressed, imgbuild writes it (qcow2.hpp): on every core, and reusing the
-// clusters the recipe's last image had; uncompressed, qemu-img.
-void write_qcow2(const Plan& plan, const ImageOptions& options, const fs::path& disk, Outputs& out,
+// clusters the recipe's last image of that compression had (the cache's key names the compressor, so a
+// zstd and a zlib qcow2 of one image each reuse their own); uncompressed, qemu-img.
+void write_qcow2(const Plan& plan, const ImageOptions& options, const fs::path& disk, Qcow2Output& out,
                  ImageResult& result) {
-    std::string compress = plan.settings.compress_or_default();
+    const std::string& compress = out.disk.compression;
     if (compress == "none") {
         run_tool({"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", "compat=1.1", disk.string(),
-                  out.qcow2->temp_path().string()},
+                  out.file.temp_path().string()},
                  "convert the disk to qcow2");
         return;
     }
@@ -344,11 +357,11 @@ void write_qcow2(const Plan& plan, const ImageOptions& options, const fs::path& 
     auto source = out.clusters->open();
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     Qcow2Options qcow2_options{compress, options.jobs ? std::min(options.jobs, cores) : cores, source.get()};
-    out.written = write_compressed_qcow2(disk, out.qcow2->fd(), out.qcow2->temp_path(), qcow2_options);
-    log::debug("image: qcow2: {} clusters with data: {} compressed, {} from the last image, {} stored",
-               out.written.clusters, out.written.compressed, out.written.reused, out.written.stored);
-    result.qcow2_clusters = out.written.clusters;
-    result.qcow2_reused = out.written.reused;
+    out.written = write_compressed_qcow2(disk, out.file.fd(), out.file.temp_path(), qcow2_options);
+    log::debug("image: {}: {} clusters with data: {} compressed, {} from the last image, {} stored",
+               out.file.path().filename().string(), out.written.clusters, out.written.compressed, out.written.reused,
+               out.written.stored);
+    result.qcow2s.push_back({out.disk.key, compress, out.written.clusters, out.written.reused});
 }
 
 // The artifacts: the raw one (copied out of memory) and its checksum while the qcow2 is written. Each
@@ -368,24 +381,27 @@ void write_artifacts(const Plan& plan, const ImageOptions& options, const fs::pa
             flush(out.raw->fd());
         });
     }
-    std::future<void> qcow2_flushed;
-    if (contains(plan.formats, "qcow2")) {
-        out.qcow2.emplace(options.outdir / (plan.stem + ".qcow2"));
-        times.run("image.qcow2", [&] { write_qcow2(plan, options, disk, out, result); });
-        qcow2_flushed = std::async(std::launch::async, flush, out.qcow2->fd());
+    // The qcow2s one after the other, each on every core: the recipe's, then any a cloud imports.
+    std::vector<std::future<void>> qcow2_flushed;
+    for (const auto& spec : plan.outputs.disks) {
+        if (spec.format != "qcow2") continue;
+        auto& qcow2 = out.qcow2s.emplace_back(spec, options.outdir / (plan.stem + spec.suffix));
+        times.run("image." + spec.key, [&] { write_qcow2(plan, options, disk, qcow2, result); });
+        qcow2_flushed.push_back(std::async(std::launch::async, flush, qcow2.file.fd()));
     }
     times.run("image.checksums", [&] {
         if (raw_copied.valid()) raw_copied.get();
         if (raw_sum.valid())
-            result.artifacts.push_back(Artifact{"raw", out.raw->path(), plan.layout.size,
+            result.artifacts.push_back(Artifact{"raw", "raw", "none", out.raw->path(), plan.layout.size,
                                                 allocated_bytes(out.raw->temp_path()), raw_sum.get().hex});
-        if (out.qcow2) {
-            const fs::path& path = out.qcow2->temp_path();
-            result.artifacts.push_back(Artifact{"qcow2", out.qcow2->path(), fs::file_size(path), allocated_bytes(path),
+        for (const auto& qcow2 : out.qcow2s) {
+            const fs::path& path = qcow2.file.temp_path();
+            result.artifacts.push_back(Artifact{qcow2.disk.key, "qcow2", qcow2.disk.compression, qcow2.file.path(),
+                                                fs::file_size(path), allocated_bytes(path),
                                                 checksum_file(path, DigestType::sha256).hex});
         }
     });
-    if (qcow2_flushed.valid()) qcow2_flushed.get();
+    for (auto& flushed : qcow2_flushed) flushed.get();
 }
 
 ManifestDisk disk_of(const Plan& plan) {
@@ -414,8 +430,21 @@ Manifest manifest_of(const Plan& plan, const Sysroot& sysroot, const Description
     manifest.rootfs_size = description.rootfs_size;
     manifest.artifacts.emplace();
     for (const auto& artifact : result.artifacts)
-        (*manifest.artifacts)[artifact.format] = {artifact.path.filename().string(), artifact.size, artifact.allocated,
-                                                  artifact.sha256};
+        (*manifest.artifacts)[artifact.key] = {artifact.path.filename().string(),
+                                               artifact.size,
+                                               artifact.allocated,
+                                               artifact.sha256,
+                                               artifact.format,
+                                               artifact.format == "qcow2" ? std::optional(artifact.compression)
+                                                                          : std::nullopt};
+    manifest.platforms.emplace();
+    for (const auto& platform : plan.outputs.platforms) {
+        const auto& artifact = manifest.artifacts->at(platform.key);
+        (*manifest.platforms)[platform.platform] = {platform.key, artifact.file, platform.format, platform.compression,
+                                                    platform.import_page.empty() ? std::nullopt
+                                                                                 : std::optional(platform.import_page)};
+    }
+    manifest.sha256sums = std::string(sha256sums_name);
     manifest.timings = std::move(timings);
     auto digest = [&](std::string_view key) -> std::optional<std::string> {
         auto it = plan.info.metadata.find(std::string(key));
@@ -434,26 +463,34 @@ Manifest manifest_of(const Plan& plan, const Sysroot& sysroot, const Description
     return manifest;
 }
 
-// Everything is whole: the SBOM and lock, the images get their names, then the manifest that
-// describes them.
-void publish(const ImageOptions& options, const Description& description, Outputs& out, const Manifest& manifest) {
+// Everything is whole: the SBOM and lock, the images get their names, SHA256SUMS lists them all, then
+// the manifest that describes them.
+void publish(const ImageOptions& options, const Description& description, Outputs& out, const ImageResult& result) {
+    std::map<std::string, std::string> sums; // file name → sha256
+    for (const auto& artifact : result.artifacts) sums[artifact.path.filename().string()] = artifact.sha256;
     if (description.lock) {
+        std::string lock_text = resolve::lock_text(*description.lock);
         write_file_atomic(options.outdir / "sbom.spdx.json", description.sbom_text);
-        write_file_atomic(options.outdir / "lock.json", resolve::lock_text(*description.lock));
+        write_file_atomic(options.outdir / "lock.json", lock_text);
+        sums["sbom.spdx.json"] = sha256_hex(description.sbom_text);
+        sums["lock.json"] = sha256_hex(lock_text);
     } else {
         log::warn("the commit carries no lock (not built by this imgbuild): no SBOM");
     }
     if (out.raw) out.raw->commit();
-    if (out.qcow2) out.qcow2->commit();
-    // The next build of this image reuses the qcow2's clusters.
-    if (out.clusters) {
+    for (auto& qcow2 : out.qcow2s) {
+        qcow2.file.commit();
+        // The next build of this image reuses the qcow2's clusters.
+        if (!qcow2.clusters) continue;
         try {
-            out.clusters->remember(out.qcow2->path(), out.written.index);
+            qcow2.clusters->remember(qcow2.file.path(), qcow2.written.index);
         } catch (const std::exception& e) {
-            log::warn("could not keep the qcow2's clusters in the cache: {}", e.what());
+            log::warn("could not keep the clusters of '{}' in the cache: {}", qcow2.file.path().filename().string(),
+                      e.what());
         }
     }
-    write_file_atomic(options.outdir / "manifest.json", json(manifest).dump(2) + "\n");
+    write_file_atomic(options.outdir / sha256sums_name, sha256sums_text(sums));
+    write_file_atomic(options.outdir / "manifest.json", json(result.manifest).dump(2) + "\n");
 }
 
 } // namespace
@@ -496,7 +533,7 @@ ImageResult make_image(const ImageOptions& options) {
     for (const auto& [stage, seconds] : times.seconds()) timings[stage] = seconds;
     timings["image"] = whole.seconds();
     result.manifest = manifest_of(plan, sysroot, description, result, std::move(timings));
-    publish(options, description, out, result.manifest);
+    publish(options, description, out, result);
     log::info("imaged {} {} ({}) in {:.1f} s: {}", plan.name, plan.info.version, plan.info.checksum.substr(0, 12),
               whole.seconds(), options.outdir.string());
     return result;

@@ -61,6 +61,8 @@ void to_json(json& out, const ManifestArtifact& artifact) {
            {"size", artifact.size},
            {"allocated", artifact.allocated},
            {"sha256", artifact.sha256}};
+    write(out, "format", artifact.format);
+    write(out, "compression", artifact.compression);
 }
 
 void from_json(const json& in, ManifestArtifact& artifact) {
@@ -68,6 +70,24 @@ void from_json(const json& in, ManifestArtifact& artifact) {
     read(in, "size", artifact.size);
     read(in, "allocated", artifact.allocated);
     read(in, "sha256", artifact.sha256);
+    read(in, "format", artifact.format);
+    read(in, "compression", artifact.compression);
+}
+
+void to_json(json& out, const ManifestPlatform& platform) {
+    out = {{"artifact", platform.artifact},
+           {"file", platform.file},
+           {"format", platform.format},
+           {"compression", platform.compression}};
+    write(out, "import-page", platform.import_page);
+}
+
+void from_json(const json& in, ManifestPlatform& platform) {
+    read(in, "artifact", platform.artifact);
+    read(in, "file", platform.file);
+    read(in, "format", platform.format);
+    read(in, "compression", platform.compression);
+    read(in, "import-page", platform.import_page);
 }
 
 void to_json(json& out, const ManifestSbom& sbom) { out = {{"file", sbom.file}, {"sha256", sbom.sha256}}; }
@@ -88,6 +108,8 @@ void to_json(json& out, const Manifest& manifest) {
     write(out, "disk", manifest.disk);
     write(out, "rootfs-size", manifest.rootfs_size);
     write(out, "artifacts", manifest.artifacts);
+    write(out, "platforms", manifest.platforms);
+    write(out, "sha256sums", manifest.sha256sums);
     write(out, "timings", manifest.timings);
     write(out, "recipe-digest", manifest.recipe_digest);
     write(out, "lock-digest", manifest.lock_digest);
@@ -113,6 +135,8 @@ void from_json(const json& in, Manifest& manifest) {
     read(in, "disk", manifest.disk);
     read(in, "rootfs-size", manifest.rootfs_size);
     read(in, "artifacts", manifest.artifacts);
+    read(in, "platforms", manifest.platforms);
+    read(in, "sha256sums", manifest.sha256sums);
     read(in, "timings", manifest.timings);
     read(in, "recipe-digest", manifest.recipe_digest);
     read(in, "lock-digest", manifest.lock_digest);

@@ -73,6 +73,12 @@ void check_boot(const std::vector<std::string>& boot) {
             throw UsageError("unknown boot firmware '{}' (bios, uefi)", firmware);
 }
 
+void check_platforms(const std::vector<std::string>& platforms) {
+    for (const auto& platform : platforms)
+        if (platform != "ecs" && platform != "cvm" && platform != "qemu")
+            throw UsageError("unknown platform '{}' (ecs, cvm, qemu)", platform);
+}
+
 void to_json(json& out, const RemoteSettings& remote) {
     out = {{"name", remote.name}, {"url", remote.url}};
     if (remote.ed25519_key) out["ed25519-key"] = *remote.ed25519_key;
@@ -124,6 +130,7 @@ void from_json(const json& in, ImageSettings& settings) {
     // What the schema's enums say, again: the settings may come from a commit made by anything.
     check_formats(settings.formats.value_or(std::vector<std::string>{}));
     check_boot(settings.boot.value_or(std::vector<std::string>{}));
+    check_platforms(settings.platforms.value_or(std::vector<std::string>{}));
     if (settings.root_fs_or_default() != "ext4")
         throw ImageError("Failed to make the image: root-fs {} is not supported (Debian 12's mkfs.xfs cannot fill a "
                          "filesystem from a directory without mounting it); use ext4",

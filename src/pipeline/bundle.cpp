@@ -103,6 +103,8 @@ bool Bundle::reuse(BuildOutcome& outcome, const BuildOptions& options) {
     if (options.force || !outcome.commit.unchanged || !fs::exists(manifest)) return false;
     auto existing = json::parse(read_file(manifest), nullptr, false);
     if (!existing.is_object() || existing.value("commit", "") != outcome.commit.checksum) return false;
+    // A build directory of an imgbuild before SHA256SUMS and the platforms' artifacts is imaged again.
+    if (!existing.contains("sha256sums") || !fs::exists(outcome.build_dir / "SHA256SUMS")) return false;
     log::info("unchanged: {} already has the images of {}", outcome.build_dir.string(),
               outcome.commit.checksum.substr(0, 12));
     outcome.reused = true;
@@ -135,9 +137,11 @@ image::ImageResult Bundle::make_images(const CommitOutcome& commit) {
     options.jobs = m_context.jobs;
     auto imaged = image::make_image(options);
     std::string why = commit.unchanged ? "the build directory had no images of this commit" : "a new commit";
-    if (imaged.qcow2_clusters > 0)
-        why += fmt::format("; the qcow2 took {} of its {} clusters from the last image", imaged.qcow2_reused,
-                           imaged.qcow2_clusters);
+    // "the qcow2 took …", then "the zlib qcow2 took …" for one a cloud imports.
+    for (const auto& qcow2 : imaged.qcow2s)
+        if (qcow2.clusters > 0)
+            why += fmt::format("; the {}qcow2 took {} of its {} clusters from the last image",
+                               qcow2.key == "qcow2" ? "" : qcow2.compression + " ", qcow2.reused, qcow2.clusters);
     note(m_context, "image", "built", why);
     return imaged;
 }

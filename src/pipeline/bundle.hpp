@@ -31,8 +31,9 @@ public:
 
     std::filesystem::path repo() const { return m_outdir / "repo"; }
 
-    // True when builds/<version> has the images of this very commit (unchanged, not forced). With
-    // options.test they are boot-tested unless they passed already, and builds/latest moves if they pass.
+    // True when builds/<version> has the images of this very commit (unchanged, not forced) and its
+    // SHA256SUMS. With options.test they are boot-tested unless they passed already, and builds/latest
+    // moves if they pass.
     bool reuse(BuildOutcome& outcome, const BuildOptions& options);
     // The images of the commit in a hidden directory (builds/.<version>.partial-<pid>) until publish().
     image::ImageResult make_images(const CommitOutcome& commit);

@@ -1,7 +1,7 @@
 // `imgbuild build` of the default recipe: the whole output bundle (repo/, builds/<version>/ with raw
-// and qcow2 disks, manifest.json, lock.json, sbom.spdx.json, builds/latest), the disk checked from
-// outside: partition table, root filesystem, qcow2. The bundle is the default_bundle fixture's
-// (tests/e2e/default-bundle.sh), which the boot tests share.
+// and qcow2 disks, manifest.json, lock.json, sbom.spdx.json, SHA256SUMS, builds/latest), the disk
+// checked from outside: partition table, root filesystem, the qcow2s each platform imports. The bundle
+// is the default_bundle fixture's (tests/e2e/default-bundle.sh), which the boot tests share.
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -52,6 +52,20 @@ TEST(DebianBuild, DefaultRecipeBuildsTheWholeBundle) {
     std::uint64_t root_offset = manifest["disk"]["partitions"][2]["start"].get<std::uint64_t>() * 512;
     auto fsck = run_command({"e2fsck", "-fn", raw.string() + "?offset=" + std::to_string(root_offset)});
     EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
+
+    // The clouds' file: the recipe names ecs and cvm beside qemu and its qcow2 is zstd, so both import one
+    // zlib qcow2 (docs/platforms.md); every file the build publishes is in SHA256SUMS.
+    EXPECT_EQ(manifest["platforms"]["qemu"]["file"], manifest["artifacts"]["qcow2"]["file"]);
+    for (const char* platform : {"ecs", "cvm"})
+        EXPECT_EQ(manifest["platforms"][platform]["compression"], "zlib") << manifest["platforms"];
+    fs::path zlib = build / manifest["platforms"]["ecs"]["file"].get<std::string>();
+    auto zlib_check = run_command({"qemu-img", "check", zlib.string()});
+    EXPECT_EQ(zlib_check.exit_code, 0) << zlib_check.out << zlib_check.err;
+    auto zlib_info = json::parse(run_command({"qemu-img", "info", "--output=json", zlib.string()}).out);
+    EXPECT_EQ(zlib_info["format-specific"]["data"]["compression-type"], "zlib") << zlib_info;
+    auto sums = run_command({"sha256sum", "--strict", "-c", "SHA256SUMS"}, build);
+    EXPECT_EQ(sums.exit_code, 0) << sums.out << sums.err;
+    EXPECT_NE(sums.out.find(zlib.filename().string() + ": OK"), std::string::npos) << sums.out;
 }
 
 } // namespace

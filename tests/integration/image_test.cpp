@@ -1,7 +1,8 @@
 // imgbuild image and build against the fixture repositories: the disk's partition table, the root
 // filesystem checked by e2fsck at its offset, GRUB on the ESP (mtools) and in the BIOS boot partition,
-// the deployment's remote and kernel arguments, qcow2, manifest and SBOM, and the same commit imaged
-// twice giving the same bytes. Building needs root.
+// the deployment's remote and kernel arguments, the qcow2s each platform imports (zstd for QEMU, zlib
+// for ECS) as qemu-img reads them, manifest, SBOM and SHA256SUMS, and the same commit imaged twice
+// giving the same bytes. Building needs root.
 
 #include <unistd.h>
 
@@ -40,7 +41,7 @@ protected:
                                                "  ref: fixture/x86_64/node\n"
                                                "  remote: {name: updates, url: 'http://127.0.0.1:8080/repo'}\n"
                                                "image: {formats: [raw, qcow2], size: 256MiB, platform: "
-                                               "[ecs], compress: zstd}\n" +
+                                               "[ecs, qemu], compress: zstd}\n" +
                                                extra}
                              .text());
     }
@@ -129,15 +130,39 @@ TEST_F(ImageTest, BuildMakesABootableHybridDiskAndItsBundle) {
     EXPECT_EQ(core.substr(0, 0x100), diskboot.substr(0, 0x100)); // the core image starts with diskboot
 
     // qcow2, compat 1.1, clean.
-    std::string check = run_ok({"qemu-img", "check", qcow2.string()});
-    EXPECT_NE(check.find("No errors were found"), std::string::npos) << check;
-    auto qinfo = json::parse(run_ok({"qemu-img", "info", "--output=json", qcow2.string()}));
-    EXPECT_EQ(qinfo["format-specific"]["data"]["compat"], "1.1");
-    EXPECT_EQ(qinfo["format-specific"]["data"]["compression-type"], "zstd");
-    EXPECT_EQ(qinfo["cluster-size"], 1 << 20) << "compressed in 1 MiB clusters";
-    EXPECT_NE(run_ok({"qemu-img", "compare", "-f", "raw", "-F", "qcow2", raw.string(), qcow2.string()})
-                  .find("Images are identical"),
-              std::string::npos);
+    // Each platform's qcow2: zstd (the recipe's) for QEMU, zlib for ECS, both compat 1.1, clean, and
+    // the raw disk's bytes.
+    EXPECT_EQ(info["platforms"]["qemu"]["file"], info["artifacts"]["qcow2"]["file"]);
+    EXPECT_EQ(info["platforms"]["qemu"]["compression"], "zstd");
+    EXPECT_EQ(info["platforms"]["ecs"]["artifact"], "qcow2-zlib");
+    EXPECT_EQ(info["platforms"]["ecs"]["format"], "qcow2");
+    EXPECT_EQ(info["platforms"]["ecs"]["compression"], "zlib");
+    EXPECT_EQ(info["platforms"]["ecs"]["import-page"],
+              "https://www.alibabacloud.com/help/en/ecs/user-guide/import-a-custom-image");
+    fs::path zlib = build / info["platforms"]["ecs"]["file"].get<std::string>();
+    EXPECT_EQ(zlib.filename(), "fixture-node-" + info["version"].get<std::string>() + ".zlib.qcow2");
+    EXPECT_EQ(info["artifacts"]["qcow2-zlib"]["sha256"], checksum_file(zlib, DigestType::sha256).hex);
+    for (const auto& [file, compression] : {std::pair{qcow2, "zstd"}, std::pair{zlib, "zlib"}}) {
+        std::string check = run_ok({"qemu-img", "check", file.string()});
+        EXPECT_NE(check.find("No errors were found"), std::string::npos) << file << check;
+        auto qinfo = json::parse(run_ok({"qemu-img", "info", "--output=json", file.string()}));
+        EXPECT_EQ(qinfo["format-specific"]["data"]["compat"], "1.1") << file;
+        EXPECT_EQ(qinfo["format-specific"]["data"]["compression-type"], compression) << file;
+        EXPECT_EQ(qinfo["cluster-size"], 1 << 20) << "compressed in 1 MiB clusters";
+        EXPECT_NE(run_ok({"qemu-img", "compare", "-f", "raw", "-F", "qcow2", raw.string(), file.string()})
+                      .find("Images are identical"),
+                  std::string::npos)
+            << file;
+    }
+
+    // SHA256SUMS: the disks, the SBOM and the lock, as sha256sum checks them.
+    EXPECT_EQ(info["sha256sums"], "SHA256SUMS");
+    auto sums = run_command({"sha256sum", "--strict", "-c", "SHA256SUMS"}, build);
+    EXPECT_EQ(sums.exit_code, 0) << sums.out << sums.err;
+    for (const auto& file : {raw.filename().string(), qcow2.filename().string(), zlib.filename().string(),
+                             std::string("sbom.spdx.json"), std::string("lock.json")})
+        EXPECT_NE(sums.out.find(file + ": OK\n"), std::string::npos) << file << "\n" << sums.out;
+    EXPECT_EQ(sums.out.find("manifest.json"), std::string::npos) << sums.out;
 
     // The SBOM lists the lock.
     auto sbom = json::parse(read_file(build / "sbom.spdx.json"));
@@ -207,16 +232,19 @@ TEST_F(ImageTest, ExplainSaysPerStageWhatWasReusedAndWhatChanged) {
     ASSERT_TRUE(std::regex_search(
         sysctl.err, clusters,
         std::regex("\nimage +built +a new commit; the qcow2 took ([0-9]+) of its ([0-9]+) clusters from the last "
-                   "image\n")))
+                   "image; the zlib qcow2 took ([0-9]+) of its ([0-9]+) clusters from the last image\n")))
         << sysctl.err;
     EXPECT_GT(std::stoi(clusters[1]), 0);
     EXPECT_LT(std::stoi(clusters[1]), std::stoi(clusters[2]));
+    EXPECT_GT(std::stoi(clusters[3]), 0) << "the zlib qcow2 reuses its own last image's clusters";
+    EXPECT_LT(std::stoi(clusters[3]), std::stoi(clusters[4]));
     auto built = manifest(dir.path() / "out/builds/latest");
     auto fresh = run_imgbuild({"--cache-dir", (dir.path() / "cache2").string(), "image", "--repo", "out/repo", "--ref",
                                built["commit"], "-o", "fresh", "--format", "qcow2"},
                               dir.path());
     ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
-    EXPECT_EQ(manifest(dir.path() / "fresh")["artifacts"]["qcow2"]["sha256"], built["artifacts"]["qcow2"]["sha256"]);
+    for (const char* key : {"qcow2", "qcow2-zlib"})
+        EXPECT_EQ(manifest(dir.path() / "fresh")["artifacts"][key]["sha256"], built["artifacts"][key]["sha256"]) << key;
 
     // Another package: the lock's change is named, and the cached set is upgraded with it.
     std::string text = read_file(dir.path() / "fx.yaml");

@@ -12,6 +12,7 @@
 
 #include "imgbuild/core/error.hpp"
 #include "imgbuild/image/manifest.hpp"
+#include "imgbuild/image/platforms.hpp"
 
 namespace imgbuild::image {
 
@@ -24,7 +25,8 @@ public:
 struct ImageOptions {
     std::filesystem::path repo; // the archive repository holding the commit
     std::string ref;            // a ref or a checksum
-    // Where the files go: OUTDIR/<name>.raw, .qcow2, manifest.json, sbom.spdx.json, lock.json.
+    // Where the files go: OUTDIR/<name>.raw, .qcow2, .zlib.qcow2 (platforms.hpp), manifest.json,
+    // sbom.spdx.json, lock.json, SHA256SUMS.
     std::filesystem::path outdir;
     std::vector<std::string> formats;            // empty: the recipe's image.formats (default qcow2)
     std::vector<std::string> boot;               // empty: the recipe's image.boot (default both)
@@ -35,20 +37,30 @@ struct ImageOptions {
 };
 
 struct Artifact {
-    std::string format; // raw, qcow2
+    std::string key;         // in manifest.json's artifacts: raw, qcow2, qcow2-zlib
+    std::string format;      // raw, qcow2
+    std::string compression; // none, zlib, zstd
     std::filesystem::path path;
     std::uint64_t size = 0;      // bytes on disk (qcow2) or the disk size (raw)
     std::uint64_t allocated = 0; // bytes the file occupies
     std::string sha256;
 };
 
+// A compressed qcow2's clusters holding data, and of them those taken from the recipe's last image of
+// that compression.
+struct Qcow2Reuse {
+    std::string key; // qcow2, qcow2-zlib
+    std::string compression;
+    std::uint64_t clusters = 0;
+    std::uint64_t reused = 0;
+};
+
 struct ImageResult {
     std::string commit;
     std::string version;
     std::vector<Artifact> artifacts;
-    std::uint64_t qcow2_clusters = 0; // a compressed qcow2's clusters holding data
-    std::uint64_t qcow2_reused = 0;   // of which taken from the recipe's last image
-    Manifest manifest;                // as written to manifest.json
+    std::vector<Qcow2Reuse> qcow2s; // the compressed ones, in the order written
+    Manifest manifest;              // as written to manifest.json
 };
 
 // Makes the images of `ref` in `repo` into options.outdir (created; every file written under a

@@ -36,7 +36,20 @@ struct ManifestArtifact {
     std::uint64_t size = 0;
     std::uint64_t allocated = 0;
     std::string sha256;
+    std::optional<std::string> format;      // raw, qcow2 (absent in an older manifest: its key)
+    std::optional<std::string> compression; // a qcow2's: none, zlib, zstd
     bool operator==(const ManifestArtifact&) const = default;
+};
+
+// What one platform of image.platform imports (platforms.hpp's plan): the artifact (its key in
+// artifacts, its file), its format and compression, and the cloud's page those follow.
+struct ManifestPlatform {
+    std::string artifact;
+    std::string file;
+    std::string format;
+    std::string compression;
+    std::optional<std::string> import_page; // none for qemu
+    bool operator==(const ManifestPlatform&) const = default;
 };
 
 struct ManifestSbom {
@@ -57,7 +70,9 @@ struct Manifest {
     std::optional<std::vector<std::string>> boot; // the firmwares the disk boots with
     std::optional<ManifestDisk> disk;
     std::optional<std::uint64_t> rootfs_size;
-    std::optional<std::map<std::string, ManifestArtifact>> artifacts; // by format: raw, qcow2
+    std::optional<std::map<std::string, ManifestArtifact>> artifacts; // by key: raw, qcow2, qcow2-zlib
+    std::optional<std::map<std::string, ManifestPlatform>> platforms; // by platform: ecs, cvm, qemu
+    std::optional<std::string> sha256sums;                            // "SHA256SUMS": the artifacts' digests
     std::optional<std::map<std::string, double>> timings;             // seconds by stage
     std::optional<std::string> recipe_digest, lock_digest, inputs_digest;
     std::optional<std::uint64_t> packages;
@@ -78,6 +93,8 @@ void to_json(nlohmann::json& out, const ManifestDisk& disk);
 void from_json(const nlohmann::json& in, ManifestDisk& disk);
 void to_json(nlohmann::json& out, const ManifestArtifact& artifact);
 void from_json(const nlohmann::json& in, ManifestArtifact& artifact);
+void to_json(nlohmann::json& out, const ManifestPlatform& platform);
+void from_json(const nlohmann::json& in, ManifestPlatform& platform);
 void to_json(nlohmann::json& out, const ManifestSbom& sbom);
 void from_json(const nlohmann::json& in, ManifestSbom& sbom);
 void to_json(nlohmann::json& out, const Manifest& manifest);

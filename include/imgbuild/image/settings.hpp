@@ -74,6 +74,8 @@ void from_json(const nlohmann::json& json, ImageSettings& settings);
 // Throw UsageError for an unknown image format (raw, qcow2) or boot firmware (bios, uefi).
 void check_formats(const std::vector<std::string>& formats);
 void check_boot(const std::vector<std::string>& boot);
+// Throw UsageError for an unknown platform (ecs, cvm, qemu).
+void check_platforms(const std::vector<std::string>& platforms);
 
 // The settings of a recipe's images: its name, image:, kernel arguments, the node's remote (verified
 // with ostree.remote's ed25519-public-key, else `ed25519_public_key`: the public half of the signing

@@ -34,8 +34,9 @@ struct Image final : Command {
         command.footer(
             "Deploys the commit into a sysroot (libostree, in a user namespace), lays out one GPT disk that boots\n"
             "under BIOS and UEFI (GRUB in a BIOS boot partition and on the ESP, ext4 root), and writes the raw\n"
-            "and qcow2 images with manifest.json and sbom.spdx.json. Settings come from the recipe the commit was\n"
-            "built from (stored in it). Needs root. Prints the output directory on stdout.");
+            "and qcow2 images (and the zlib qcow2 ECS and CVM import, per image.platform) with manifest.json,\n"
+            "sbom.spdx.json and SHA256SUMS. Settings come from the recipe the commit was built from (stored in\n"
+            "it). Needs root. Prints the output directory on stdout.");
     }
 
     int run(const GlobalOptions& global) override {

@@ -15,13 +15,24 @@ const std::string full = R"({
   "artifacts": {
     "qcow2": {
       "allocated": 1024,
+      "compression": "zstd",
       "file": "node-1.qcow2",
+      "format": "qcow2",
       "sha256": "aa",
       "size": 1000
+    },
+    "qcow2-zlib": {
+      "allocated": 2048,
+      "compression": "zlib",
+      "file": "node-1.zlib.qcow2",
+      "format": "qcow2",
+      "sha256": "a2",
+      "size": 1200
     },
     "raw": {
       "allocated": 4096,
       "file": "node-1.raw",
+      "format": "raw",
       "sha256": "bb",
       "size": 4294967296
     }
@@ -80,6 +91,21 @@ const std::string full = R"({
   "lock-digest": "sha256:ll",
   "name": "node",
   "packages": 212,
+  "platforms": {
+    "ecs": {
+      "artifact": "qcow2-zlib",
+      "compression": "zlib",
+      "file": "node-1.zlib.qcow2",
+      "format": "qcow2",
+      "import-page": "https://www.alibabacloud.com/help/en/ecs/user-guide/import-a-custom-image"
+    },
+    "qemu": {
+      "artifact": "qcow2",
+      "compression": "zstd",
+      "file": "node-1.qcow2",
+      "format": "qcow2"
+    }
+  },
   "recipe-digest": "sha256:rr",
   "ref": "imgbuild/node/x86_64",
   "remote": {
@@ -91,6 +117,7 @@ const std::string full = R"({
     "file": "sbom.spdx.json",
     "sha256": "ss"
   },
+  "sha256sums": "SHA256SUMS",
   "source-date-epoch": 1700000000,
   "timings": {
     "compose": 1.5,
@@ -109,6 +136,11 @@ TEST(Manifest, RoundTripsTheTextMakeImageWrites) {
     EXPECT_EQ(manifest.disk->partitions.at(2).sectors, 8253407u);
     ASSERT_TRUE(manifest.artifacts);
     EXPECT_EQ(manifest.artifacts->at("raw").file, "node-1.raw");
+    EXPECT_EQ(manifest.artifacts->at("qcow2-zlib").compression, "zlib");
+    ASSERT_TRUE(manifest.platforms);
+    EXPECT_EQ(manifest.platforms->at("ecs").file, "node-1.zlib.qcow2");
+    EXPECT_FALSE(manifest.platforms->at("qemu").import_page);
+    EXPECT_EQ(manifest.sha256sums, "SHA256SUMS");
     ASSERT_TRUE(manifest.remote);
     EXPECT_FALSE(manifest.remote->ed25519_key);
     ASSERT_TRUE(manifest.checks);
@@ -129,8 +161,20 @@ TEST(Manifest, AnOlderManifestReadsWithDefaults) {
     EXPECT_EQ(manifest.version, "");
     EXPECT_FALSE(manifest.checks);
     EXPECT_FALSE(manifest.artifacts);
+    EXPECT_FALSE(manifest.platforms);
+    EXPECT_FALSE(manifest.sha256sums);
     EXPECT_EQ(manifest.boot_or_default(), (std::vector<std::string>{"bios", "uefi"}));
     EXPECT_EQ(json::parse("[]").get<Manifest>(), Manifest{});
+}
+
+TEST(Manifest, AnOlderManifestsArtifactsKeepTheirText) {
+    // Before the platforms' artifacts, an artifact had no format or compression: written back the same.
+    auto text = json::parse(R"({"commit":"cc","artifacts":{"qcow2":{"file":"n.qcow2","size":1,"allocated":2,)"
+                            R"("sha256":"aa"}}})");
+    auto manifest = text.get<Manifest>();
+    EXPECT_FALSE(manifest.artifacts->at("qcow2").format);
+    EXPECT_FALSE(manifest.artifacts->at("qcow2").compression);
+    EXPECT_EQ(json(manifest)["artifacts"], text["artifacts"]);
 }
 
 TEST(Manifest, AManifestsRemoteHasNoKey) {

@@ -101,6 +101,8 @@ TEST_F(SettingsTest, TheSigningKeyVerifiesWhenTheRemoteNamesNone) {
 TEST(ImageSettings, ACommitsSettingsAreCheckedWhenRead) {
     EXPECT_THROW(json::parse(R"({"image":{"formats":["vmdk"]}})").get<ImageSettings>(), UsageError);
     EXPECT_THROW(json::parse(R"({"image":{"boot":["coreboot"]}})").get<ImageSettings>(), UsageError);
+    EXPECT_THROW(json::parse(R"({"image":{"platform":["ecs","gce"]}})").get<ImageSettings>(), UsageError);
+    EXPECT_NO_THROW(json::parse(R"({"image":{"platform":["ecs","cvm","qemu"]}})").get<ImageSettings>());
     EXPECT_THROW(json::parse(R"({"image":{"root-fs":"xfs"}})").get<ImageSettings>(), ImageError);
     // A size that does not parse is the default; a number is bytes.
     EXPECT_EQ(json::parse(R"({"image":{"size":"lots"}})").get<ImageSettings>().size_or_default(), 4ull << 30);
