@@ -506,7 +506,9 @@ void evaluate_cloud_init(const GuestReport& report, const Expectations& expect, 
             auto text = result.dump();
             failed = text.find("scripts_user") != std::string::npos || text.find("scripts-user") != std::string::npos;
         }
-        add(data.script ? "user data script ran" : "user data runcmd ran", written && !failed && status == "done",
+        // Another module's error is the "finished without errors" check's: this one is about the commands.
+        add(data.script ? "user data script ran" : "user data runcmd ran",
+            written && !failed && (status == "done" || status == "error"),
             fmt::format("{}; its output (/var/log/cloud-init-output.log):{}",
                         !written ? fmt::format("cloud-init wrote no script '{}'", script)
                         : failed ? std::string("cloud-init's scripts-user module failed")

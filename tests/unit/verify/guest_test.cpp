@@ -343,6 +343,19 @@ TEST(Evaluate, UserDataFailureNamesTheStep) {
     EXPECT_NE(find(checks, "user data runcmd ran")->detail.find("scripts-user module failed"), std::string::npos);
 }
 
+// Another module failed (the image has no en_US.UTF-8): the commands still ran, and say so.
+TEST(Evaluate, AnotherModulesErrorIsNotTheCommands) {
+    auto expect = node();
+    expect.user_data = provisioning();
+    auto text = provisioned_report(*expect.user_data, "error",
+                                   "[\"('locale', ProcessExecutionError('update-locale failed'))\"]");
+    auto checks = evaluate(parse_report(text, Phase::boot), expect, Phase::boot);
+    EXPECT_FALSE(find(checks, "cloud-init finished the user data without errors")->passed);
+    EXPECT_NE(find(checks, "cloud-init finished the user data without errors")->detail.find("'locale'"),
+              std::string::npos);
+    EXPECT_TRUE(find(checks, "user data runcmd ran")->passed) << find(checks, "user data runcmd ran")->detail;
+}
+
 TEST(Evaluate, NoSeedCloudInitMustNotRunOrFail) {
     auto text = healthy_report();
     text.replace(text.find("cloud-init-status disabled"), 26, "cloud-init-status running");
