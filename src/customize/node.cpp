@@ -99,6 +99,10 @@ void configure_cloud_init(const recipe::Recipe& recipe, RootDir& tree) {
         "# without user data waits for no metadata service; with one, cloud-init always runs with it.\n"
         "datasource_list: [{}]\n",
         fmt::join(platforms, ", "), fmt::join(list, ", "));
+    // cloud-init's locale module runs update-locale, which fails on a node without locale data (docs:
+    // false drops it) and fails cloud-config.service; a node's locale is the image's, not the user data's.
+    text += "# The locale is the image's: its locale module would fail on a node without locale data.\n"
+            "locale: false\n";
     if (grows)
         text += "# The root partition and filesystem are grown by systemd-repart and imgbuild-grow-root.service,\n"
                 "# before cloud-init starts: its own growpart and resizefs have nothing to do.\n"

@@ -165,8 +165,8 @@ Lock resolve(const recipe::Recipe& recipe, const ResolveOptions& options) {
     lock.arch = arch;
     lock.source_date_epoch = source_date_epoch(metadata);
     for (const auto& repo : metadata) {
-        LockedRepo locked{repo.spec.name, repo.spec.type, repo.spec.url, repo.spec.suite, {}, repo.spec.priority, {},
-                          {repo.index}};
+        LockedRepo locked{repo.spec.name,     repo.spec.type, repo.spec.url, repo.spec.suite, {},
+                          repo.spec.priority, {repo.index}};
         if (repo.spec.type == "deb") locked.components = repo.spec.components;
         for (const auto& [pattern, where] : repo.spec.include_packages) locked.include_packages.push_back(pattern);
         for (const auto& file : repo.files)

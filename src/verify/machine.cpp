@@ -52,8 +52,10 @@ std::vector<std::string> qemu_command(const MachineSpec& spec) {
         argv.insert(argv.end(), {"-accel", "kvm", "-cpu", "host"});
     else
         argv.insert(argv.end(), {"-accel", "tcg,thread=multi", "-cpu", "max"});
-    argv.insert(argv.end(), {"-smp", std::to_string(spec.cpus), "-m", std::to_string(spec.memory_mib), "-nic", "none",
-                             "-display", "none", "-monitor", "none", "-serial", "stdio"});
+    argv.insert(argv.end(),
+                {"-smp", std::to_string(spec.cpus), "-m", std::to_string(spec.memory_mib), "-nic",
+                 spec.isolated_nic && spec.kernel.empty() ? "user,restrict=on,model=virtio-net-pci" : "none",
+                 "-display", "none", "-monitor", "none", "-serial", "stdio"});
     if (!spec.kernel.empty()) {
         argv.insert(argv.end(), {"-no-reboot", "-kernel", spec.kernel.string(), "-append",
                                  "console=ttyS0 panic=-1 quiet loglevel=3"});

@@ -28,7 +28,12 @@ struct MachineSpec {
     std::filesystem::path updates_disk; // optional
     std::filesystem::path seed_disk;    // optional: the NoCloud seed (FAT, label CIDATA)
     std::filesystem::path rootfs_disk;  // optional: the container check's root filesystem (a tar)
-    std::filesystem::path ovmf_vars;    // uefi: a writable copy of the variable store
+    // A virtio NIC on QEMU's user network with restrict=on and no forwarding: the guest gets an address
+    // by DHCP from QEMU and reaches nothing, neither the host nor beyond. For boots that provision an
+    // instance (user data): cloud-init's network stage waits for network-online.target, which a node
+    // without a NIC never reaches. Otherwise the machine has no NIC at all.
+    bool isolated_nic = false;
+    std::filesystem::path ovmf_vars; // uefi: a writable copy of the variable store
     std::filesystem::path console_log;
     std::filesystem::path channel_log;
     unsigned memory_mib = 2048;

@@ -333,6 +333,7 @@ TestReport run_test(const TestOptions& options) {
     spec.program_disk = work / "checks.img";
     if (user_data) {
         spec.seed_disk = work / "seed.img";
+        spec.isolated_nic = true;
         write_seed_disk(spec.seed_disk, *user_data, random_token(), work);
     }
     if (base.containerd || upgraded.containerd) {

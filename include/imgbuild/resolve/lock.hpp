@@ -49,8 +49,8 @@ struct LockedRepo {
     std::string suite; // deb
     std::vector<std::string> components;
     int priority = 500;
-    std::vector<std::string> include_packages; // the recipe's include-packages (empty: every package)
     std::vector<LockedMetadata> metadata;      // the signed index and the package lists resolved from
+    std::vector<std::string> include_packages; // the recipe's include-packages (empty: every package)
     bool operator==(const LockedRepo&) const = default;
 };
 

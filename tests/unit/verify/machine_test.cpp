@@ -61,6 +61,16 @@ TEST(QemuCommand, UefiWithUpdatesUnderKvm) {
     EXPECT_EQ(after(argv, "-drive", 4), "if=pflash,format=raw,unit=1,file=/w/vars.fd");
 }
 
+// A provisioning boot gets a NIC that reaches nothing: QEMU's user network with restrict=on, no forwarding.
+TEST(QemuCommand, IsolatedNicIsRestrictedUserNetworking) {
+    auto machine = spec();
+    machine.isolated_nic = true;
+    auto argv = qemu_command(machine);
+    EXPECT_EQ(after(argv, "-nic"), "user,restrict=on,model=virtio-net-pci");
+    EXPECT_EQ(std::find(argv.begin(), argv.end(), "-netdev"), argv.end());
+    for (const auto& word : argv) EXPECT_EQ(word.find("fwd"), std::string::npos) << word;
+}
+
 TEST(QemuCommand, KernelProbeHasNoDisks) {
     auto machine = spec();
     machine.kernel = "/w/vmlinuz";
