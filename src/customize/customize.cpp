@@ -54,6 +54,7 @@ CustomizeResult customize(const recipe::Recipe& recipe, const std::filesystem::p
     write_os_release(recipe, tree, options);
     run_postprocess(recipe, tree, options);
     result.removed = minimize(recipe, tree);
+    python_bytecode(tree, options);
     ostree_layout(tree);
     validate_layout(tree);
     return result;

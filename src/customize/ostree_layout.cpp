@@ -164,4 +164,22 @@ void validate_layout(const RootDir& root) {
         throw CustomizeError("Failed to validate the ostree layout:\n  {}", fmt::join(problems, "\n  "));
 }
 
+// ostree deploys every file with the same mtime (0), so bytecode Debian's py3compile stamped with its
+// source's mtime is stale on every node, and /usr is read-only: each Python process (cloud-init's four
+// stages at every boot) compiles every module it imports again, in memory. Bytecode validated by its
+// source's hash (PEP 552) stays valid wherever the tree is checked out; compileall rewrites it in the
+// image's own Python, deterministically (no times in it).
+void python_bytecode(const RootDir& root, const CustomizeOptions& options) {
+    if (!root.exists("usr/bin/python3")) return;
+    std::vector<std::string> argv = {"python3", "-m", "compileall",          "-q",          "-f",
+                                     "-j",      "0",  "--invalidation-mode", "checked-hash"};
+    std::size_t dirs = argv.size();
+    for (const auto& name : root.list("usr/lib"))
+        if (name.starts_with("python3") && root.is_directory(fs::path("usr/lib") / name))
+            argv.push_back("/usr/lib/" + name);
+    if (argv.size() == dirs) return;
+    std::sort(argv.begin() + static_cast<std::ptrdiff_t>(dirs), argv.end());
+    run_in_root(root.path(), argv, "compile the image's Python modules with hash-based validation", options);
+}
+
 } // namespace imgbuild::customize

@@ -53,6 +53,8 @@ bool build_initramfs(const recipe::Recipe& recipe, const Kernel& kernel, const s
 // /etc → /usr/etc, /var → tmpfiles.d, package databases under /usr, the top-level symlinks ostree
 // expects, an empty /boot; then checks the result.
 void ostree_layout(RootDir& root);
+// The image's Python bytecode validated by its source's hash, not its mtime, which ostree does not keep.
+void python_bytecode(const RootDir& root, const CustomizeOptions& options);
 void validate_layout(const RootDir& root);
 
 } // namespace imgbuild::customize
