@@ -147,10 +147,9 @@ ImageSettings settings_of(const recipe::Recipe& recipe, std::optional<std::strin
     // The recipe's sysctl:, modules-load: and units: have the names the checks have.
     CheckSettings checks;
     from_json(document, checks);
-    // A package spec is a name, a glob or "name OP version": its first word names the package.
     checks.containerd = false;
     for (const auto& spec : get_or<std::vector<std::string>>(document, "packages", {})) {
-        auto name = spec.substr(0, spec.find_first_of(" \t<>=!"));
+        auto name = recipe::package_name(spec);
         if (name == "containerd" || name == "containerd.io") checks.containerd = true;
     }
     settings.checks = std::move(checks);

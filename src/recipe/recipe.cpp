@@ -359,4 +359,6 @@ std::vector<std::filesystem::path> Recipe::input_paths() const {
 
 std::string_view schema() { return schema_text(); }
 
+std::string package_name(std::string_view spec) { return std::string(spec.substr(0, spec.find_first_of(" <=>"))); }
+
 } // namespace imgbuild::recipe

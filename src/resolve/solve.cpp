@@ -48,7 +48,7 @@ std::vector<Id> providers(Pool* pool, Id dep) {
 std::string unknown_package(const PackagePool& pool, const PackageRequest& request,
                             std::string_view what = "a package") {
     Pool* p = pool.get();
-    std::string name = request.spec.substr(0, request.spec.find_first_of(" <=>"));
+    std::string name = recipe::package_name(request.spec);
     // The name exists, but not in the version asked for: say which versions there are.
     if (Id id = pool_str2id(p, name.c_str(), 0)) {
         std::set<std::string> available;

@@ -65,6 +65,10 @@ private:
     std::vector<std::filesystem::path> m_files;
 };
 
+// The package a packages:/exclude:/prefer: spec names: "containerd", "linux-image-5.10*" or the name
+// before a version constraint ("systemd >= 247" → "systemd"), as the schema's package-spec allows.
+std::string package_name(std::string_view spec);
+
 // Loads, merges and validates. Throws RecipeError with every finding (FILE:LINE:COL: message).
 Recipe load(const std::filesystem::path& path, const LoadOptions& options = {});
 
